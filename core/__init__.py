@@ -1,0 +1,1 @@
+"""Model work for LLM Workbench. Nothing in this package imports Qt."""

@@ -1,0 +1,76 @@
+"""Starts the GUI: logging, style, the window, and the --screenshot mode."""
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import sys
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+
+from core.paths import AppHome
+
+RESOURCES = Path(__file__).resolve().parent.parent / "resources"
+
+
+def setup_logging(home: AppHome) -> Path:
+    """Tracebacks go to a rotating log file in the app data folder."""
+    path = home.logs / "workbench.log"
+    root = logging.getLogger("workbench")
+    if not any(isinstance(h, logging.handlers.RotatingFileHandler) for h in root.handlers):
+        handler = logging.handlers.RotatingFileHandler(path, maxBytes=2_000_000, backupCount=3,
+                                                       encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root.addHandler(handler)
+        root.setLevel(logging.INFO)
+    return path
+
+
+def make_app(argv: list[str] | None = None) -> QApplication:
+    app = QApplication.instance() or QApplication(argv or sys.argv[:1])
+    app.setApplicationName("LLM Workbench")
+    app.setOrganizationName("LLM Workbench")
+    style = RESOURCES / "style.qss"
+    if style.is_file():
+        app.setStyleSheet(style.read_text(encoding="utf-8"))
+    return app
+
+
+def run_app(screenshot: str | None = None, page: str | None = None, wait_idle: bool = False) -> int:
+    from gui.window import MainWindow
+
+    app = make_app()
+    home = AppHome.default().ensure()
+    setup_logging(home)
+    window = MainWindow(home)
+    if page:
+        try:
+            window.show_page(page)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+
+    def after_first_paint() -> None:
+        if screenshot:
+            print(f"first-paint-epoch {time.time():.4f}", file=sys.stderr, flush=True)
+        # one turn of the event loop later, so the painted frame is on screen first
+        QTimer.singleShot(0, window.start_background)
+        if screenshot:
+            QTimer.singleShot(0, take_screenshot)
+
+    def take_screenshot() -> None:
+        if wait_idle and window.runner.active_jobs():
+            QTimer.singleShot(100, take_screenshot)
+            return
+        if not window.grab().save(screenshot):
+            print(f"error: cannot write the screenshot to '{screenshot}'", file=sys.stderr)
+            app.exit(1)
+            return
+        print(f"screenshot saved: {screenshot}", file=sys.stderr)
+        window.close()
+
+    window.first_painted.connect(after_first_paint)
+    window.show()
+    return app.exec()

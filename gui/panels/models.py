@@ -1,0 +1,344 @@
+"""Models page: every model the app can use, with add, import GGUF, download and delete."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QHBoxLayout,
+                               QHeaderView, QLabel, QLineEdit, QMessageBox, QProgressBar,
+                               QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+
+from core.errors import WorkbenchError
+from core.events import Done, Progress
+from core.registry import SOURCE_LABELS, Format, ModelEntry, Source, Task
+from gui.context import AppContext
+from gui.workers import Job
+
+COLUMNS = ("Name", "Task", "Format", "Source", "Size", "Location")
+
+
+def human_size(n: int | None) -> str:
+    if n is None:
+        return "–"
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if size < 1024 or unit == "TB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return str(n)
+
+
+def list_entries(registry, cancel):
+    """A tiny core generator for the worker: scan the registry off the GUI thread."""
+    entries = registry.entries()
+    cancel.raise_if_cancelled()
+    yield Done(result=entries)
+
+
+class ModelsPanel(QWidget):
+    entries_changed = Signal(list)
+
+    def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.ctx = ctx
+        self.entries: list[ModelEntry] = []
+        self.job: Job | None = None
+        self.list_job: Job | None = None
+
+        title = QLabel("Models")
+        title.setObjectName("pageTitle")
+        subtitle = QLabel("Everything the panels can use: bundled offline packs, your folders "
+                          "and files, converted and trained models, and Hub models when online.")
+        subtitle.setWordWrap(True)
+        subtitle.setObjectName("subtitle")
+
+        self.task_filter = QComboBox()
+        self.task_filter.addItem("All tasks", None)
+        for t in Task:
+            self.task_filter.addItem(t.value, t.value)
+        self.search = QLineEdit(placeholderText="Filter by name…")
+        self.search.setClearButtonEnabled(True)
+        self.refresh_button = QPushButton("Refresh")
+
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.verticalHeader().setVisible(False)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
+        self.table.setAlternatingRowColors(True)
+        self.table.setWordWrap(False)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeToContents)
+        header.setSectionResizeMode(len(COLUMNS) - 1, QHeaderView.Stretch)
+
+        self.add_folder_button = QPushButton("Add folder…")
+        self.add_file_button = QPushButton("Add file…")
+        self.import_gguf_button = QPushButton("Import GGUF…")
+        self.convert_button = QPushButton("Convert")
+        self.convert_button.setToolTip("Convert the selected GGUF model to a safetensors folder "
+                                       "once, so that it loads in under a second")
+        self.delete_button = QPushButton("Delete")
+        self.hub_id = QLineEdit(placeholderText="Hub id, e.g. HuggingFaceTB/SmolLM2-360M-Instruct")
+        self.download_button = QPushButton("Download")
+
+        self.progress = QProgressBar()
+        self.progress.setTextVisible(True)
+        self.progress_label = QLabel()
+        self.cancel_button = QPushButton("Cancel")
+        self.progress_row = QWidget()
+        prow = QHBoxLayout(self.progress_row)
+        prow.setContentsMargins(0, 0, 0, 0)
+        prow.addWidget(self.progress_label)
+        prow.addWidget(self.progress, 1)
+        prow.addWidget(self.cancel_button)
+        self.progress_row.hide()
+
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Task"))
+        top.addWidget(self.task_filter)
+        top.addWidget(self.search, 1)
+        top.addWidget(self.refresh_button)
+        actions = QHBoxLayout()
+        for b in (self.add_folder_button, self.add_file_button, self.import_gguf_button,
+                  self.convert_button, self.delete_button):
+            actions.addWidget(b)
+        actions.addStretch(1)
+        hub = QHBoxLayout()
+        hub.addWidget(QLabel("Hugging Face Hub"))
+        hub.addWidget(self.hub_id, 1)
+        hub.addWidget(self.download_button)
+
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(24, 20, 24, 16)
+        lay.addWidget(title)
+        lay.addWidget(subtitle)
+        lay.addLayout(top)
+        lay.addWidget(self.table, 1)
+        lay.addLayout(actions)
+        lay.addLayout(hub)
+        lay.addWidget(self.progress_row)
+
+        saved = ctx.settings.get("models/task_filter", "")
+        idx = self.task_filter.findData(saved or None)
+        if idx >= 0:
+            self.task_filter.setCurrentIndex(idx)
+        self.task_filter.currentIndexChanged.connect(self._on_filter_changed)
+        self.search.textChanged.connect(self._fill_table)
+        self.refresh_button.clicked.connect(self.refresh)
+        self.table.itemSelectionChanged.connect(self._update_buttons)
+        self.add_folder_button.clicked.connect(self._pick_folder)
+        self.add_file_button.clicked.connect(self._pick_file)
+        self.import_gguf_button.clicked.connect(self._pick_gguf)
+        self.convert_button.clicked.connect(lambda: self.convert(self.selected()))
+        self.delete_button.clicked.connect(self._confirm_delete)
+        self.download_button.clicked.connect(lambda: self.download(self.hub_id.text().strip()))
+        self.hub_id.returnPressed.connect(lambda: self.download(self.hub_id.text().strip()))
+        self.cancel_button.clicked.connect(self.cancel)
+        self._update_buttons()
+
+    # ---- listing -------------------------------------------------------------------------
+    def refresh(self) -> Job:
+        """Rescan the registry in a worker; the table fills when it is done."""
+        if self.list_job is not None:
+            return self.list_job
+        reg = self.ctx.registry
+        self.list_job = self.ctx.runner.start("Scanning models", lambda c: list_entries(reg, c))
+        self.list_job.event.connect(self._on_list_event)
+        self.list_job.failed.connect(self.ctx.notify.show_error)
+        self.list_job.finished.connect(self._on_list_finished)
+        return self.list_job
+
+    def _on_list_event(self, ev) -> None:
+        if isinstance(ev, Done):
+            self.set_entries(ev.result)
+
+    def _on_list_finished(self) -> None:
+        self.list_job = None
+
+    def set_entries(self, entries: list[ModelEntry]) -> None:
+        self.entries = list(entries)
+        self._fill_table()
+        self.entries_changed.emit(self.entries)
+
+    def _on_filter_changed(self) -> None:
+        self.ctx.settings.set("models/task_filter", self.task_filter.currentData() or "")
+        self._fill_table()
+
+    def visible_entries(self) -> list[ModelEntry]:
+        task = self.task_filter.currentData()
+        needle = self.search.text().strip().lower()
+        return [e for e in self.entries
+                if (task is None or e.task.value == task)
+                and (not needle or needle in e.name.lower() or needle in e.id.lower())]
+
+    def _fill_table(self) -> None:
+        current = self.selected()
+        rows = self.visible_entries()
+        self.table.setRowCount(len(rows))
+        for r, e in enumerate(rows):
+            fmt = e.format.value + (" → safetensors" if e.converted_path else "")
+            loc = e.load_path or (e.hub_id or "")
+            if e.note:
+                loc = f"{loc}  ({e.note})" if loc else e.note
+            values = (e.name, e.task.value, fmt, SOURCE_LABELS[e.source], human_size(e.size_bytes),
+                      loc)
+            for c, v in enumerate(values):
+                item = QTableWidgetItem(v)
+                item.setData(Qt.UserRole, e.id)
+                item.setToolTip(loc)
+                self.table.setItem(r, c, item)
+            if current and e.id == current.id:
+                self.table.selectRow(r)
+        self._update_buttons()
+
+    def selected(self) -> ModelEntry | None:
+        items = self.table.selectedItems()
+        if not items:
+            return None
+        model_id = items[0].data(Qt.UserRole)
+        return next((e for e in self.entries if e.id == model_id), None)
+
+    def select(self, model_id: str) -> None:
+        for r in range(self.table.rowCount()):
+            if self.table.item(r, 0).data(Qt.UserRole) == model_id:
+                self.table.selectRow(r)
+                return
+
+    def _update_buttons(self) -> None:
+        e = self.selected()
+        busy = self.job is not None
+        self.convert_button.setEnabled(
+            not busy and e is not None and e.format is Format.GGUF and not e.converted_path)
+        self.delete_button.setEnabled(not busy and e is not None and e.removable)
+        if e is not None and e.source is Source.USER and not e.converted_path:
+            self.delete_button.setText("Remove from list")
+        elif e is not None and e.converted_path and e.source is Source.PACK:
+            self.delete_button.setText("Delete converted copy")
+        else:
+            self.delete_button.setText("Delete")
+        for b in (self.import_gguf_button, self.download_button):
+            b.setEnabled(not busy)
+
+    # ---- actions ---------------------------------------------------------------------------
+    def _pick_folder(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Add a model folder",
+                                                self.ctx.settings.get("models/last_dir", ""))
+        if path:
+            self.add_path(path)
+
+    def _pick_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Add a model file", self.ctx.settings.get("models/last_dir", ""),
+            "Model files (*.gguf *.pt);;All files (*)")
+        if path:
+            self.add_path(path)
+
+    def _pick_gguf(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Import a GGUF model", self.ctx.settings.get("models/last_dir", ""),
+            "GGUF models (*.gguf)")
+        if path:
+            self.import_gguf(path)
+
+    def add_path(self, path: str) -> ModelEntry | None:
+        self.ctx.settings.set("models/last_dir", str(Path(path).parent))
+        try:
+            entry = self.ctx.registry.add_local(path)
+        except WorkbenchError as exc:
+            self.ctx.notify.show_error(exc)
+            return None
+        self.ctx.notify.show_info(f"Added '{entry.name}' ({entry.task.value}).")
+        self._after_change(entry.id)
+        return entry
+
+    def import_gguf(self, path: str) -> Job | None:
+        entry = self.add_path(path)
+        if entry is None:
+            return None
+        if entry.format is not Format.GGUF:
+            self.ctx.notify.show_error(WorkbenchError(f"'{Path(path).name}' is not a GGUF file."))
+            return None
+        return self.convert(entry)
+
+    def convert(self, entry: ModelEntry | None) -> Job | None:
+        if entry is None:
+            return None
+        from core.convert import convert_gguf  # light module; torch loads inside the job
+
+        reg = self.ctx.registry
+        return self._run(f"Converting {entry.name}", lambda c: convert_gguf(reg, entry, c))
+
+    def download(self, hub_id: str) -> Job | None:
+        if not hub_id:
+            self.ctx.notify.show_info("Type a Hub id first, e.g. HuggingFaceTB/SmolLM2-360M-Instruct.")
+            return None
+        from core.hub import download
+
+        reg = self.ctx.registry
+        return self._run(f"Downloading {hub_id}", lambda c: download(reg, hub_id, c))
+
+    def _confirm_delete(self) -> None:
+        e = self.selected()
+        if e is None:
+            return
+        answer = QMessageBox.question(self, "Delete", f"{self.delete_button.text()}: '{e.name}'?")
+        if answer == QMessageBox.Yes:
+            self.delete(e.id)
+
+    def delete(self, model_id: str) -> bool:
+        try:
+            message = self.ctx.registry.remove(model_id)
+        except (WorkbenchError, OSError) as exc:
+            self.ctx.notify.show_error(exc)
+            return False
+        self.ctx.notify.show_info(message)
+        self._after_change(None)
+        return True
+
+    def _after_change(self, select_id: str | None) -> None:
+        job = self.refresh()
+        if select_id:
+            job.finished.connect(lambda: self.select(select_id))
+
+    # ---- long jobs -------------------------------------------------------------------------
+    def _run(self, name: str, factory) -> Job | None:
+        if self.job is not None:
+            self.ctx.notify.show_info("Another model job is running; cancel it or wait.")
+            return None
+        self.job = self.ctx.runner.start(name, factory)
+        self.progress_label.setText(name)
+        self.progress.setRange(0, 0)
+        self.progress_row.show()
+        self.job.event.connect(self._on_job_event)
+        self.job.failed.connect(self.ctx.notify.show_error)
+        self.job.cancelled.connect(lambda: self.ctx.notify.show_info(f"{name}: cancelled."))
+        self.job.finished.connect(self._on_job_finished)
+        self._update_buttons()
+        return self.job
+
+    def _on_job_event(self, ev) -> None:
+        if isinstance(ev, Progress):
+            frac = ev.fraction
+            if frac is None:
+                self.progress.setRange(0, 0)
+            else:
+                self.progress.setRange(0, 1000)
+                self.progress.setValue(int(frac * 1000))
+            self.progress.setFormat(f"{ev.stage}  %p%")
+            self.progress_label.setText(ev.stage if frac is None else self.job.name)
+        elif isinstance(ev, Done):
+            if ev.summary:
+                self.ctx.notify.show_info(ev.summary)
+            result = ev.result
+            self._after_change(getattr(result, "id", None))
+
+    def _on_job_finished(self) -> None:
+        self.job = None
+        self.progress_row.hide()
+        self._update_buttons()
+
+    def cancel(self) -> None:
+        if self.job is not None:
+            self.job.cancel()
+            self.progress_label.setText("Cancelling…")

@@ -1,0 +1,199 @@
+"""The main window: a page list on the left, the pages, a notification strip and a status bar."""
+from __future__ import annotations
+
+import logging
+
+from PySide6.QtCore import QByteArray, QSize, Qt, Signal
+from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QListWidget, QListWidgetItem,
+                               QMainWindow, QPushButton, QStackedWidget, QVBoxLayout, QWidget)
+
+from core.device import DeviceInfo, DevicePreference
+from core.events import Done, Progress
+from core.paths import AppHome
+from core.registry import Registry
+from gui.context import AppContext
+from gui.notify import NotificationBar
+from gui.panels.coming import ComingPanel
+from gui.panels.models import ModelsPanel
+from gui.settings import Settings
+from gui.workers import Job, JobRunner
+
+log = logging.getLogger("workbench")
+
+PAGES = ("chat", "classify", "transcribe", "finetune", "models")
+PAGE_TITLES = {
+    "chat": "Chat",
+    "classify": "Classify",
+    "transcribe": "Transcribe",
+    "finetune": "Fine-tune",
+    "models": "Models",
+}
+COMING = {
+    "chat": "Stream replies from a local language model (the bundled SmolLM2-135M-Instruct "
+            "works offline), with sampling settings, stop, regenerate and saved conversations. "
+            "This panel is coming next. Today: the Models page lists and converts the chat "
+            "models it will use.",
+    "classify": "Sentiment and any sequence-classification model, for one text or a whole file, "
+                "with per-label probabilities. Coming soon.",
+    "transcribe": "Drag audio files in, get timestamped transcripts with Whisper (tiny.en ships "
+                  "with the app), export TXT/SRT/VTT, record from the microphone. Coming soon.",
+    "finetune": "Pick local text files, train with LoRA or fully, watch the loss, and use the "
+                "result at once in Chat or Classify. Coming soon.",
+}
+
+
+def device_probe(preference: str, cancel):
+    """Core call wrapped as a job: imports torch off the GUI thread."""
+    from core.device import choose_device
+
+    cancel.raise_if_cancelled()
+    yield Done(result=choose_device(preference))
+
+
+class MainWindow(QMainWindow):
+    first_painted = Signal()
+
+    def __init__(self, home: AppHome | None = None) -> None:
+        super().__init__()
+        self.setWindowTitle("LLM Workbench")
+        home = (home or AppHome.default()).ensure()
+        self.settings = Settings(home)
+        self.runner = JobRunner(self)
+        self.notify = NotificationBar()
+        self.ctx = AppContext(home, Registry(home), self.runner, self.settings, self.notify)
+        self.device: DeviceInfo | None = None
+        self._painted = False
+        self._closing = False
+
+        self.nav = QListWidget()
+        self.nav.setObjectName("nav")
+        self.nav.setFixedWidth(170)
+        self.nav.setIconSize(QSize(18, 18))
+        self.stack = QStackedWidget()
+        self.pages: dict[str, QWidget] = {}
+        for key in PAGES:
+            if key == "models":
+                page = ModelsPanel(self.ctx)
+            else:
+                page = ComingPanel(PAGE_TITLES[key], COMING[key])
+            page.setObjectName(f"page-{key}")
+            self.pages[key] = page
+            self.stack.addWidget(page)
+            item = QListWidgetItem(PAGE_TITLES[key])
+            item.setData(Qt.UserRole, key)
+            self.nav.addItem(item)
+        self.nav.currentRowChanged.connect(self._on_nav)
+
+        right = QWidget()
+        rlay = QVBoxLayout(right)
+        rlay.setContentsMargins(0, 0, 0, 0)
+        rlay.setSpacing(0)
+        rlay.addWidget(self.notify)
+        rlay.addWidget(self.stack, 1)
+        central = QWidget()
+        lay = QHBoxLayout(central)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.setSpacing(0)
+        lay.addWidget(self.nav)
+        lay.addWidget(right, 1)
+        self.setCentralWidget(central)
+
+        # status bar: device (with its reason as tooltip) and the running jobs
+        self.device_label = QLabel("Device: detecting…")
+        self.device_choice = QComboBox()
+        for p in DevicePreference:
+            self.device_choice.addItem(p.value, p.value)
+        self.device_choice.setToolTip("Which device runs the models")
+        self.job_label = QLabel("Ready")
+        self.job_label.setObjectName("jobLabel")
+        self.cancel_jobs_button = QPushButton("Cancel")
+        self.cancel_jobs_button.setFlat(True)
+        self.cancel_jobs_button.hide()
+        self.cancel_jobs_button.clicked.connect(self.runner.cancel_all)
+        sb = self.statusBar()
+        sb.addWidget(self.device_label)
+        sb.addWidget(self.device_choice)
+        sb.addPermanentWidget(self.job_label)
+        sb.addPermanentWidget(self.cancel_jobs_button)
+        self.runner.jobs_changed.connect(self._on_jobs_changed)
+
+        pref = self.settings.get("device/preference", "auto")
+        i = self.device_choice.findData(pref)
+        self.device_choice.setCurrentIndex(max(0, i))
+        self.device_choice.currentIndexChanged.connect(self._on_device_choice)
+
+        geometry = self.settings.get("window/geometry")
+        if isinstance(geometry, QByteArray) and not geometry.isEmpty():
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1100, 720)
+        self.show_page(self.settings.get("window/page", "models") or "models")
+
+    # ---- pages -----------------------------------------------------------------------------
+    def show_page(self, key: str) -> None:
+        key = key.lower().replace("-", "")
+        if key not in self.pages:
+            raise ValueError(f"no page '{key}' (pages: {', '.join(PAGES)})")
+        self.nav.setCurrentRow(PAGES.index(key))
+
+    def current_page(self) -> str:
+        return PAGES[self.stack.currentIndex()]
+
+    def _on_nav(self, row: int) -> None:
+        if row >= 0:
+            self.stack.setCurrentIndex(row)
+            self.settings.set("window/page", PAGES[row])
+
+    # ---- first paint, then the background work -----------------------------------------------
+    def paintEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        super().paintEvent(event)
+        if not self._painted:
+            self._painted = True
+            self.first_painted.emit()
+
+    def start_background(self) -> None:
+        """Work that may import heavy modules: only after the window has painted."""
+        self.probe_device()
+        self.pages["models"].refresh()
+
+    def probe_device(self) -> Job:
+        pref = self.device_choice.currentData()
+        self.device_label.setText("Device: detecting…")
+        job = self.runner.start("Detecting device", lambda c: device_probe(pref, c))
+        job.event.connect(self._on_device_event)
+        job.failed.connect(self._on_device_failed)
+        return job
+
+    def _on_device_event(self, ev) -> None:
+        if isinstance(ev, Done):
+            self.device = ev.result
+            self.device_label.setText(self.device.label)
+            self.device_label.setToolTip(self.device.reason)
+
+    def _on_device_failed(self, exc) -> None:
+        self.device_label.setText("Device: unavailable")
+        self.notify.show_error(exc)
+
+    def _on_device_choice(self) -> None:
+        self.settings.set("device/preference", self.device_choice.currentData())
+        self.probe_device()
+
+    def _on_jobs_changed(self, names: list) -> None:
+        visible = [n for n in names if n != "Scanning models"]
+        if visible:
+            more = f" (+{len(visible) - 1})" if len(visible) > 1 else ""
+            self.job_label.setText(f"Running: {visible[0]}{more}")
+            self.cancel_jobs_button.show()
+        else:
+            self.job_label.setText("Ready")
+            self.cancel_jobs_button.hide()
+
+    # ---- quit --------------------------------------------------------------------------------
+    def closeEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        self._closing = True
+        self.settings.set("window/geometry", self.saveGeometry())
+        self.settings.sync()
+        if self.runner.active_jobs():
+            self.job_label.setText("Stopping jobs…")
+        self.runner.shutdown()
+        super().closeEvent(event)
