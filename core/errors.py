@@ -8,7 +8,7 @@ class WorkbenchError(Exception):
     title = "Something went wrong"
 
     def __init__(self, message: str, *, hint: str = "") -> None:
-        super().__init__(message)
+        super().__init__(f"{message} {hint}".strip())
         self.message = message
         self.hint = hint
 

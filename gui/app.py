@@ -16,15 +16,21 @@ RESOURCES = Path(__file__).resolve().parent.parent / "resources"
 
 
 def setup_logging(home: AppHome) -> Path:
-    """Tracebacks go to a rotating log file in the app data folder."""
+    """Tracebacks go to a rotating log file in the app data folder (one handler at a time)."""
     path = home.logs / "workbench.log"
     root = logging.getLogger("workbench")
-    if not any(isinstance(h, logging.handlers.RotatingFileHandler) for h in root.handlers):
-        handler = logging.handlers.RotatingFileHandler(path, maxBytes=2_000_000, backupCount=3,
-                                                       encoding="utf-8")
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        root.addHandler(handler)
-        root.setLevel(logging.INFO)
+    for h in list(root.handlers):
+        if getattr(h, "workbench_log", False):
+            if Path(h.baseFilename) == path:
+                return path
+            root.removeHandler(h)
+            h.close()
+    handler = logging.handlers.RotatingFileHandler(path, maxBytes=2_000_000, backupCount=3,
+                                                   encoding="utf-8")
+    handler.workbench_log = True
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
     return path
 
 
@@ -43,7 +49,6 @@ def run_app(screenshot: str | None = None, page: str | None = None, wait_idle: b
 
     app = make_app()
     home = AppHome.default().ensure()
-    setup_logging(home)
     window = MainWindow(home)
     if page:
         try:

@@ -57,6 +57,9 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.setWindowTitle("LLM Workbench")
         home = (home or AppHome.default()).ensure()
+        from gui.app import setup_logging
+
+        setup_logging(home)
         self.settings = Settings(home)
         self.runner = JobRunner(self)
         self.notify = NotificationBar()

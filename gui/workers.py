@@ -10,7 +10,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 from core.cancel import CancelToken
 from core.errors import Cancelled
@@ -79,7 +79,8 @@ class Job(QObject):
         self._thread.started.connect(self._runner.run)
         self._runner.event.connect(self.event)
         self._runner.failed.connect(self._on_failed)
-        self._runner.done.connect(self._thread.quit)
+        # direct: quit must reach the thread even while the GUI thread blocks in wait()
+        self._runner.done.connect(self._thread.quit, Qt.DirectConnection)
         self._thread.finished.connect(self._on_thread_finished)
 
     def start(self) -> None:

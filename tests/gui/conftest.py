@@ -1,0 +1,28 @@
+import pytest
+from PySide6.QtCore import QThread
+
+
+@pytest.fixture()
+def window(qtbot, home):
+    """The real main window over an empty app home. After the test: closed, no thread left."""
+    from gui.window import MainWindow
+
+    win = MainWindow(home)
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitUntil(lambda: win._painted, timeout=5000)
+    yield win
+    win.close()
+    assert win.runner.active_jobs() == [] or all(not j.is_running() for j in
+                                                  win.runner.active_jobs())
+
+
+@pytest.fixture()
+def runner(qtbot):
+    from gui.workers import JobRunner
+
+    r = JobRunner()
+    yield r
+    assert r.shutdown(10_000), "a job thread was left running"
+    qtbot.waitUntil(lambda: not r.active_jobs(), timeout=5000)
+    assert not [t for t in r.findChildren(QThread) if t.isRunning()]

