@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import sys
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from core.cli import add_subcommands
+SUBCOMMANDS = ("models",)
 
+
+def build_parser(with_subcommands: bool = True) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="main.py", description=__doc__)
     parser.add_argument("--screenshot", metavar="PATH",
                         help="open the window, save a PNG once it has painted, and exit")
@@ -16,16 +16,26 @@ def build_parser() -> argparse.ArgumentParser:
                         help="page to show: chat, classify, transcribe, finetune or models")
     parser.add_argument("--wait-idle", action="store_true",
                         help="with --screenshot: wait until background jobs finish first")
-    sub = parser.add_subparsers(dest="command", metavar="SUBCOMMAND")
-    add_subcommands(sub)
+    if with_subcommands:
+        from core.cli import add_subcommands
+
+        sub = parser.add_subparsers(dest="command", metavar="SUBCOMMAND")
+        add_subcommands(sub)
+    else:
+        parser.set_defaults(command=None)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # The GUI path skips the CLI modules: the window should paint as early as possible.
+    cli = bool(argv) and (argv[0] in ("-h", "--help") or not argv[0].startswith("-"))
+    args = build_parser(with_subcommands=cli).parse_args(argv)
     if args.command:
         from core.cli import run
+        from core.runtime import use_spawn
 
+        use_spawn()
         return run(args)
     from gui.app import run_app  # PySide6 only; torch loads later, in workers
 
@@ -33,5 +43,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    multiprocessing.set_start_method("spawn", force=True)
     sys.exit(main())

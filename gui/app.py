@@ -60,6 +60,9 @@ def run_app(screenshot: str | None = None, page: str | None = None, wait_idle: b
     def after_first_paint() -> None:
         if screenshot:
             print(f"first-paint-epoch {time.time():.4f}", file=sys.stderr, flush=True)
+        from core.runtime import use_spawn  # before any job can start a process
+
+        use_spawn()
         # one turn of the event loop later, so the painted frame is on screen first
         QTimer.singleShot(0, window.start_background)
         if screenshot:

@@ -1,19 +1,29 @@
 """What every panel is handed: the app's home, registry, job runner, settings and notifier."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING
 
 from core.paths import AppHome
-from core.registry import Registry
 from gui.notify import NotificationBar
 from gui.settings import Settings
 from gui.workers import JobRunner
 
+if TYPE_CHECKING:
+    from core.registry import Registry
 
-@dataclass
+
 class AppContext:
-    home: AppHome
-    registry: Registry
-    runner: JobRunner
-    settings: Settings
-    notify: NotificationBar
+    def __init__(self, home: AppHome, runner: JobRunner, settings: Settings,
+                 notify: NotificationBar) -> None:
+        self.home = home
+        self.runner = runner
+        self.settings = settings
+        self.notify = notify
+
+    @cached_property
+    def registry(self) -> Registry:
+        """Built on first use, after the window has painted."""
+        from core.registry import Registry
+
+        return Registry(self.home)

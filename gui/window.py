@@ -3,18 +3,14 @@ from __future__ import annotations
 
 import logging
 
-from PySide6.QtCore import QByteArray, QSize, Qt, Signal
+from PySide6.QtCore import QByteArray, QSize, Signal
 from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QListWidget, QListWidgetItem,
                                QMainWindow, QPushButton, QStackedWidget, QVBoxLayout, QWidget)
 
 from core.device import DeviceInfo, DevicePreference
-from core.events import Done, Progress
 from core.paths import AppHome
-from core.registry import Registry
 from gui.context import AppContext
 from gui.notify import NotificationBar
-from gui.panels.coming import ComingPanel
-from gui.panels.models import ModelsPanel
 from gui.settings import Settings
 from gui.workers import Job, JobRunner
 
@@ -45,6 +41,7 @@ COMING = {
 def device_probe(preference: str, cancel):
     """Core call wrapped as a job: imports torch off the GUI thread."""
     from core.device import choose_device
+    from core.events import Done
 
     cancel.raise_if_cancelled()
     yield Done(result=choose_device(preference))
@@ -63,7 +60,7 @@ class MainWindow(QMainWindow):
         self.settings = Settings(home)
         self.runner = JobRunner(self)
         self.notify = NotificationBar()
-        self.ctx = AppContext(home, Registry(home), self.runner, self.settings, self.notify)
+        self.ctx = AppContext(home, self.runner, self.settings, self.notify)
         self.device: DeviceInfo | None = None
         self._painted = False
         self._closing = False
@@ -73,17 +70,12 @@ class MainWindow(QMainWindow):
         self.nav.setFixedWidth(170)
         self.nav.setIconSize(QSize(18, 18))
         self.stack = QStackedWidget()
+        # Pages are built on first show, after the first paint: their modules import the model
+        # registry and more, which the window does not need to appear.
         self.pages: dict[str, QWidget] = {}
         for key in PAGES:
-            if key == "models":
-                page = ModelsPanel(self.ctx)
-            else:
-                page = ComingPanel(PAGE_TITLES[key], COMING[key])
-            page.setObjectName(f"page-{key}")
-            self.pages[key] = page
-            self.stack.addWidget(page)
+            self.stack.addWidget(QWidget())
             item = QListWidgetItem(PAGE_TITLES[key])
-            item.setData(Qt.UserRole, key)
             self.nav.addItem(item)
         self.nav.currentRowChanged.connect(self._on_nav)
 
@@ -135,17 +127,41 @@ class MainWindow(QMainWindow):
     # ---- pages -----------------------------------------------------------------------------
     def show_page(self, key: str) -> None:
         key = key.lower().replace("-", "")
-        if key not in self.pages:
+        if key not in PAGES:
             raise ValueError(f"no page '{key}' (pages: {', '.join(PAGES)})")
         self.nav.setCurrentRow(PAGES.index(key))
 
     def current_page(self) -> str:
         return PAGES[self.stack.currentIndex()]
 
+    def page(self, key: str) -> QWidget:
+        """The page widget, built on first use."""
+        if key not in self.pages:
+            if key == "models":
+                from gui.panels.models import ModelsPanel
+
+                widget = ModelsPanel(self.ctx)
+            else:
+                from gui.panels.coming import ComingPanel
+
+                widget = ComingPanel(PAGE_TITLES[key], COMING[key])
+            widget.setObjectName(f"page-{key}")
+            index = PAGES.index(key)
+            placeholder = self.stack.widget(index)
+            self.stack.insertWidget(index, widget)
+            self.stack.removeWidget(placeholder)
+            placeholder.deleteLater()
+            self.pages[key] = widget
+            if self.nav.currentRow() == index:
+                self.stack.setCurrentIndex(index)
+        return self.pages[key]
+
     def _on_nav(self, row: int) -> None:
         if row >= 0:
             self.stack.setCurrentIndex(row)
             self.settings.set("window/page", PAGES[row])
+            if self._painted:
+                self.page(PAGES[row])
 
     # ---- first paint, then the background work -----------------------------------------------
     def paintEvent(self, event) -> None:  # noqa: N802 (Qt name)
@@ -156,8 +172,9 @@ class MainWindow(QMainWindow):
 
     def start_background(self) -> None:
         """Work that may import heavy modules: only after the window has painted."""
+        self.page(self.current_page())
         self.probe_device()
-        self.pages["models"].refresh()
+        self.page("models").refresh()
 
     def probe_device(self) -> Job:
         pref = self.device_choice.currentData()
@@ -168,7 +185,7 @@ class MainWindow(QMainWindow):
         return job
 
     def _on_device_event(self, ev) -> None:
-        if isinstance(ev, Done):
+        if isinstance(ev.result, DeviceInfo):
             self.device = ev.result
             self.device_label.setText(self.device.label)
             self.device_label.setToolTip(self.device.reason)

@@ -10,15 +10,19 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 
-from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from core.cancel import CancelToken
 from core.errors import Cancelled
-from core.events import Event
+
+if TYPE_CHECKING:
+    from core.events import Event
 
 log = logging.getLogger("workbench.jobs")
 
-JobFactory = Callable[[CancelToken], Iterator[Event]]
+JobFactory = Callable[[CancelToken], "Iterator[Event]"]
 
 
 class _GeneratorRunner(QObject):
@@ -52,6 +56,8 @@ class _GeneratorRunner(QObject):
                     raise Cancelled()
             if pending is not None:
                 self.event.emit(pending)
+            if self._cancel.cancelled:  # the generator stopped early because it was asked to
+                raise Cancelled()
         except BaseException as exc:  # handed to the GUI thread, never lost
             self.failed.emit(exc)
         finally:
@@ -68,6 +74,9 @@ class Job(QObject):
 
     def __init__(self, name: str, factory: JobFactory, *, min_interval: float = 1 / 30,
                  parent: QObject | None = None) -> None:
+        # Qt's namespace costs ~30 ms to import; jobs start after the first paint
+        from PySide6.QtCore import Qt
+
         super().__init__(parent)
         self.name = name
         self.cancel_token = CancelToken()

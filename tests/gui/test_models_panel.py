@@ -5,7 +5,7 @@ from core.errors import HubUnreachable
 
 
 def _loaded(qtbot, window):
-    panel = window.pages["models"]
+    panel = window.page("models")
     with qtbot.waitSignal(panel.refresh().finished, timeout=30_000):
         pass
     return panel

@@ -17,7 +17,7 @@ def test_window_has_the_five_pages(window):
     for key in PAGES:
         window.show_page(key)
         assert window.current_page() == key
-        assert window.stack.currentWidget() is window.pages[key]
+        assert window.stack.currentWidget() is window.page(key)
 
 
 def test_status_bar_shows_the_device(qtbot, window):
