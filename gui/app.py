@@ -50,6 +50,8 @@ def run_app(screenshot: str | None = None, page: str | None = None, wait_idle: b
     app = make_app()
     home = AppHome.default().ensure()
     window = MainWindow(home)
+    if screenshot:
+        window.resize(1100, 720)  # the same picture whatever size was saved last time
     if page:
         try:
             window.show_page(page)

@@ -117,6 +117,7 @@ class MainWindow(QMainWindow):
         self.device_choice.setCurrentIndex(max(0, i))
         self.device_choice.currentIndexChanged.connect(self._on_device_choice)
 
+        self.setMinimumSize(760, 520)
         geometry = self.settings.get("window/geometry")
         if isinstance(geometry, QByteArray) and not geometry.isEmpty():
             self.restoreGeometry(geometry)
@@ -179,7 +180,7 @@ class MainWindow(QMainWindow):
     def probe_device(self) -> Job:
         pref = self.device_choice.currentData()
         self.device_label.setText("Device: detecting…")
-        job = self.runner.start("Detecting device", lambda c: device_probe(pref, c))
+        job = self.runner.start("Detecting device", lambda c: device_probe(pref, c), quiet=True)
         job.event.connect(self._on_device_event)
         job.failed.connect(self._on_device_failed)
         return job
@@ -199,7 +200,7 @@ class MainWindow(QMainWindow):
         self.probe_device()
 
     def _on_jobs_changed(self, names: list) -> None:
-        visible = [n for n in names if n != "Scanning models"]
+        visible = names
         if visible:
             more = f" (+{len(visible) - 1})" if len(visible) > 1 else ""
             self.job_label.setText(f"Running: {visible[0]}{more}")

@@ -73,12 +73,13 @@ class Job(QObject):
     finished = Signal()  # always last, after event/failed/cancelled
 
     def __init__(self, name: str, factory: JobFactory, *, min_interval: float = 1 / 30,
-                 parent: QObject | None = None) -> None:
+                 quiet: bool = False, parent: QObject | None = None) -> None:
         # Qt's namespace costs ~30 ms to import; jobs start after the first paint
         from PySide6.QtCore import Qt
 
         super().__init__(parent)
         self.name = name
+        self.quiet = quiet  # housekeeping (device probe, model scan): not shown as "Running"
         self.cancel_token = CancelToken()
         self.error: BaseException | None = None
         self._thread = QThread()
@@ -121,7 +122,7 @@ class Job(QObject):
 class JobRunner(QObject):
     """Starts jobs and knows which are running; cancels and waits for all of them on quit."""
 
-    jobs_changed = Signal(list)  # names of the running jobs
+    jobs_changed = Signal(list)  # names of the running jobs the user should see
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -135,8 +136,8 @@ class JobRunner(QObject):
         self.jobs_changed.emit(self.running())
         return job
 
-    def running(self) -> list[str]:
-        return [j.name for j in self._jobs]
+    def running(self, *, include_quiet: bool = False) -> list[str]:
+        return [j.name for j in self._jobs if include_quiet or not j.quiet]
 
     def active_jobs(self) -> list[Job]:
         return list(self._jobs)

@@ -1,7 +1,6 @@
 """A page whose panel has not landed yet: says what it will do, and what works today."""
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 
@@ -13,7 +12,6 @@ class ComingPanel(QWidget):
         body = QLabel(text)
         body.setWordWrap(True)
         body.setObjectName("coming")
-        body.setAlignment(Qt.AlignLeft | Qt.AlignTop)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(24, 20, 24, 20)
         lay.addWidget(heading)

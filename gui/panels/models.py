@@ -143,7 +143,8 @@ class ModelsPanel(QWidget):
         if self.list_job is not None:
             return self.list_job
         reg = self.ctx.registry
-        self.list_job = self.ctx.runner.start("Scanning models", lambda c: list_entries(reg, c))
+        self.list_job = self.ctx.runner.start("Scanning models", lambda c: list_entries(reg, c),
+                                              quiet=True)
         self.list_job.event.connect(self._on_list_event)
         self.list_job.failed.connect(self.ctx.notify.show_error)
         self.list_job.finished.connect(self._on_list_finished)

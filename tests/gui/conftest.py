@@ -13,8 +13,7 @@ def window(qtbot, home):
     qtbot.waitUntil(lambda: win._painted, timeout=5000)
     yield win
     win.close()
-    assert win.runner.active_jobs() == [] or all(not j.is_running() for j in
-                                                  win.runner.active_jobs())
+    assert not [j.name for j in win.runner.active_jobs() if j.is_running()]
 
 
 @pytest.fixture()
