@@ -5,9 +5,6 @@ import argparse
 import sys
 
 
-SUBCOMMANDS = ("models",)
-
-
 def build_parser(with_subcommands: bool = True) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="main.py", description=__doc__)
     parser.add_argument("--screenshot", metavar="PATH",

@@ -43,6 +43,10 @@ def convert_gguf(registry: Registry, entry: ModelEntry, cancel: CancelToken) -> 
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        from core.runtime import quiet_transformers
+
+        quiet_transformers()
+
         try:
             tokenizer = AutoTokenizer.from_pretrained(src.parent, gguf_file=src.name)
         except Exception as exc:  # a GGUF the installed transformers cannot read

@@ -9,3 +9,12 @@ def use_spawn() -> None:
 
     if multiprocessing.get_start_method(allow_none=True) != "spawn":
         multiprocessing.set_start_method("spawn", force=True)
+
+
+def quiet_transformers() -> None:
+    """The app reports progress through its own events: silence transformers' console bars and
+    advisory warnings (they would clutter the CLI's stderr)."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()

@@ -38,10 +38,14 @@ class _GeneratorRunner(QObject):
 
     @Slot()
     def run(self) -> None:
+        from core.events import Done
+
         pending = None
         last = 0.0
+        finished = False  # a Done arrived: a stop that still delivers its result is no failure
         try:
             for ev in self._factory(self._cancel):
+                finished = finished or isinstance(ev, Done)
                 if getattr(ev, "coalescable", False):
                     now = time.monotonic()
                     if now - last < self._min_interval:
@@ -52,11 +56,11 @@ class _GeneratorRunner(QObject):
                     self.event.emit(pending)
                     pending = None
                 self.event.emit(ev)
-                if self._cancel.cancelled:
+                if self._cancel.cancelled and not finished:
                     raise Cancelled()
             if pending is not None:
                 self.event.emit(pending)
-            if self._cancel.cancelled:  # the generator stopped early because it was asked to
+            if self._cancel.cancelled and not finished:  # it stopped early because it was asked to
                 raise Cancelled()
         except BaseException as exc:  # handed to the GUI thread, never lost
             self.failed.emit(exc)

@@ -73,3 +73,32 @@ def smollm2_converted():
     done = events[-1]
     assert isinstance(done, Done)
     return registry, done.result, events
+
+
+TINY_CHAT_TEMPLATE = (
+    "{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}<|endoftext|>{% endfor %}"
+    "{% if add_generation_prompt %}<|assistant|>{% endif %}"
+)
+
+
+@pytest.fixture(scope="session")
+def tiny_chat_dir(tmp_path_factory) -> Path:
+    """A tiny random GPT-2 that has a chat template (the SmolLM2 path, in milliseconds)."""
+    from transformers import AutoTokenizer
+
+    from tests.tiny_models import tiny_gpt2
+
+    folder = tiny_gpt2(tmp_path_factory.mktemp("tiny-chat"))
+    tok = AutoTokenizer.from_pretrained(folder)
+    tok.chat_template = TINY_CHAT_TEMPLATE
+    tok.save_pretrained(folder)
+    return folder
+
+
+def load_engine(folder, **kw):
+    from core.chat import ChatEngine
+    from core.events import Done
+
+    events = list(ChatEngine.load(folder, **kw))
+    assert isinstance(events[-1], Done)
+    return events[-1].result

@@ -1,0 +1,352 @@
+"""Chat engine: a causal LM behind a chat template, streaming tokens as typed events.
+
+``ChatEngine.load(...)`` is the slow, explicit step (a generator of Progress, then Done(engine));
+``engine.stream(request, cancel)`` yields Truncated (when old turns had to go), Token events as
+text arrives, and Done(ReplyStats). Stop is cooperative: a StoppingCriteria checks the cancel token
+between decoding steps, so generation ends within one step and the partial reply is kept.
+"""
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from core.cancel import CancelToken
+from core.errors import BadInput, ModelUnavailable, OutOfMemory
+from core.events import Done, Event, Progress
+
+DECODING = ("greedy", "sampling", "beam")
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    decoding: str = "sampling"
+    temperature: float = 0.7
+    top_p: float = 0.9
+    top_k: int = 50
+    repetition_penalty: float = 1.1
+    max_new_tokens: int = 256
+    seed: int | None = None
+    num_beams: int = 4
+
+    def validate(self) -> GenerationSettings:
+        if self.decoding not in DECODING:
+            raise BadInput(f"Unknown decoding '{self.decoding}'.", hint="Use greedy, sampling or beam.")
+        checks = [
+            (self.temperature >= 0, "Temperature must be 0 or more."),
+            (0 < self.top_p <= 1, "Top-p must be above 0 and at most 1."),
+            (self.top_k >= 0, "Top-k must be 0 (off) or more."),
+            (self.repetition_penalty > 0, "Repetition penalty must be above 0."),
+            (1 <= self.max_new_tokens <= 32768, "Max new tokens must be between 1 and 32768."),
+            (1 <= self.num_beams <= 16, "Beams must be between 1 and 16."),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise BadInput(message)
+        if self.decoding == "sampling" and self.temperature == 0:
+            return replace(self, decoding="greedy")  # temperature 0 means greedy
+        return self
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict | None) -> GenerationSettings:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in (data or {}).items() if k in names})
+
+    @property
+    def streams(self) -> bool:
+        return self.decoding != "beam"
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    messages: tuple[dict, ...]  # {"role": "user"|"assistant", "content": str}, oldest first
+    system_prompt: str = ""
+    settings: GenerationSettings = field(default_factory=GenerationSettings)
+
+    def validate(self) -> None:
+        if not self.messages or self.messages[-1].get("role") != "user":
+            raise BadInput("There is no message to answer.")
+        if not str(self.messages[-1].get("content", "")).strip():
+            raise BadInput("The message is empty.", hint="Type something to send.")
+        self.settings.validate()
+
+
+@dataclass(frozen=True)
+class Token(Event):
+    text: str
+
+
+@dataclass(frozen=True)
+class Truncated(Event):
+    dropped_messages: int
+    prompt_tokens: int
+    context: int
+
+    @property
+    def message(self) -> str:
+        return (f"The conversation outgrew the model's context ({self.context} tokens): the "
+                f"{self.dropped_messages} oldest message(s) were left out; the system prompt stays.")
+
+
+@dataclass(frozen=True)
+class ReplyStats:
+    text: str
+    tokens: int
+    seconds: float
+    ttft_s: float | None
+    prompt_tokens: int
+    stopped: bool
+
+    @property
+    def tokens_per_s(self) -> float:
+        gen_time = self.seconds - (self.ttft_s or 0.0)
+        if self.tokens <= 1 or gen_time <= 0:
+            return self.tokens / self.seconds if self.seconds > 0 else 0.0
+        return (self.tokens - 1) / gen_time
+
+    def figures(self) -> dict[str, Any]:
+        return {"tokens": self.tokens, "tokens_per_s": round(self.tokens_per_s, 2),
+                "ttft_s": None if self.ttft_s is None else round(self.ttft_s, 3),
+                "seconds": round(self.seconds, 2), "stopped": self.stopped}
+
+
+@dataclass(frozen=True)
+class LoadedInfo:
+    name: str
+    path: str
+    device: str
+    seconds: float
+    context: int
+    has_chat_template: bool
+
+
+def _context_length(model, tokenizer) -> int:
+    cfg = model.config
+    for attr in ("max_position_embeddings", "n_positions", "max_seq_len", "seq_length"):
+        value = getattr(cfg, attr, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    limit = getattr(tokenizer, "model_max_length", 0)
+    return limit if 0 < limit < 1_000_000 else 2048
+
+
+class ChatEngine:
+    def __init__(self, model, tokenizer, info: LoadedInfo) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.info = info
+        self._lock = threading.Lock()  # one generation at a time per loaded model
+
+    # ---- loading ---------------------------------------------------------------------------
+    @classmethod
+    def load(cls, path: str | Path, *, name: str | None = None, device: str = "cpu",
+             cancel: CancelToken | None = None) -> Iterator[Event]:
+        """Yield Progress, then Done(result=ChatEngine). ``path`` is an HF causal-LM folder."""
+        cancel = cancel or CancelToken()
+        path = Path(path)
+        name = name or path.name
+        if not path.is_dir():
+            raise ModelUnavailable(f"The model folder '{path}' does not exist.")
+        started = time.perf_counter()
+        yield Progress("Reading the model config", 0, 3, name)
+        import torch
+        from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+        from core.runtime import quiet_transformers
+
+        quiet_transformers()
+
+        try:
+            config = AutoConfig.from_pretrained(path)
+        except Exception as exc:
+            raise BadInput(f"'{name}' has no readable model config: {exc}") from exc
+        archs = list(getattr(config, "architectures", None) or [])
+        if archs and not any(a.endswith(("ForCausalLM", "LMHeadModel")) for a in archs):
+            raise BadInput(f"'{name}' is not a causal language model (it is {archs[0]}).",
+                           hint="Pick a text-generation model for Chat.")
+        cancel.raise_if_cancelled()
+        yield Progress("Loading the tokenizer", 1, 3, name)
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        cancel.raise_if_cancelled()
+        yield Progress("Loading the weights", 2, 3, name)
+        dtype = torch.float32 if device == "cpu" else torch.bfloat16
+        try:
+            model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+            model.to(device)
+        except (MemoryError, torch.OutOfMemoryError) as exc:
+            raise OutOfMemory(f"Not enough memory to load '{name}'.",
+                              hint="Pick a smaller model or free some memory.") from exc
+        except ValueError as exc:
+            raise BadInput(f"'{name}' cannot be loaded as a causal language model: {exc}") from exc
+        model.eval()
+        if tokenizer.pad_token_id is None and tokenizer.eos_token_id is not None:
+            tokenizer.pad_token = tokenizer.eos_token
+        info = LoadedInfo(name, str(path), device, time.perf_counter() - started,
+                          _context_length(model, tokenizer), bool(tokenizer.chat_template))
+        yield Progress("Loaded", 3, 3, name)
+        yield Done(result=cls(model, tokenizer, info),
+                   summary=f"Loaded {name} in {info.seconds:.1f} s on {device.upper()}.")
+
+    # ---- prompt ------------------------------------------------------------------------------
+    def _encode(self, system_prompt: str, messages: list[dict]) -> list[int]:
+        tok = self.tokenizer
+        if self.info.has_chat_template:
+            convo = ([{"role": "system", "content": system_prompt}] if system_prompt else [])
+            convo += [{"role": m["role"], "content": m["content"]} for m in messages]
+            ids = tok.apply_chat_template(convo, add_generation_prompt=True, tokenize=True,
+                                          return_dict=True)["input_ids"]
+            return list(ids)
+        # no chat template (GPT-2 style): plain completion of the conversation's text
+        parts = ([system_prompt] if system_prompt else []) + [m["content"] for m in messages]
+        return list(tok("\n\n".join(parts))["input_ids"])
+
+    def build_prompt(self, request: ChatRequest) -> tuple[list[int], int]:
+        """Prompt ids and how many old messages were dropped to fit the context."""
+        budget = self.info.context - request.settings.max_new_tokens
+        messages = list(request.messages)
+        dropped = 0
+        ids = self._encode(request.system_prompt, messages)
+        while len(ids) > budget and len(messages) > 1:
+            # drop the oldest turn (a user message and the reply to it)
+            cut = 2 if len(messages) > 2 and messages[1]["role"] == "assistant" else 1
+            messages = messages[cut:]
+            dropped += cut
+            ids = self._encode(request.system_prompt, messages)
+        if len(ids) > budget:
+            raise BadInput(
+                f"The message is too long for this model: {len(ids)} tokens, but "
+                f"{self.info.context} minus {request.settings.max_new_tokens} new tokens leaves "
+                f"{max(budget, 0)}.", hint="Shorten it, or lower Max new tokens.")
+        return ids, dropped
+
+    # ---- generation --------------------------------------------------------------------------
+    def stream(self, request: ChatRequest, cancel: CancelToken) -> Iterator[Event]:
+        import torch
+        from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+
+        request.validate()
+        settings = request.settings.validate()
+        ids, dropped = self.build_prompt(request)
+        if dropped:
+            yield Truncated(dropped, len(ids), self.info.context)
+
+        started = time.perf_counter()
+        first_token_at: list[float] = []
+        counted = [0]
+
+        class _Streamer(TextIteratorStreamer):
+            def put(self, value):  # timestamps the first new token and counts them
+                if not self.next_tokens_are_prompt:
+                    if not first_token_at:
+                        first_token_at.append(time.perf_counter())
+                    counted[0] += int(value.numel())
+                super().put(value)
+
+        class _StopOnCancel(StoppingCriteria):
+            def __call__(self, input_ids, scores, **kwargs):
+                return cancel.cancelled
+
+        input_ids = torch.tensor([ids], device=self.model.device)
+        kwargs: dict[str, Any] = dict(
+            input_ids=input_ids, attention_mask=torch.ones_like(input_ids),
+            max_new_tokens=settings.max_new_tokens,
+            repetition_penalty=settings.repetition_penalty,
+            stopping_criteria=StoppingCriteriaList([_StopOnCancel()]),
+            pad_token_id=self.tokenizer.pad_token_id,
+        )
+        if settings.decoding == "sampling":
+            kwargs.update(do_sample=True, temperature=settings.temperature, top_p=settings.top_p,
+                          top_k=settings.top_k)
+        elif settings.decoding == "beam":
+            kwargs.update(do_sample=False, num_beams=settings.num_beams, early_stopping=True)
+        else:
+            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        if settings.seed is not None:
+            torch.manual_seed(settings.seed)
+
+        if not settings.streams:  # beam search cannot stream: the reply arrives whole
+            with self._lock, torch.inference_mode():
+                try:
+                    out = self.model.generate(**kwargs)
+                except (MemoryError, torch.OutOfMemoryError) as exc:
+                    raise OutOfMemory("Out of memory while generating.",
+                                      hint="Lower Max new tokens or the number of beams.") from exc
+            new = out[0, len(ids):]
+            text = self.tokenizer.decode(new, skip_special_tokens=True)
+            elapsed = time.perf_counter() - started
+            if text:
+                yield Token(text)
+            yield Done(result=ReplyStats(text, int(new.numel()), elapsed, elapsed, len(ids),
+                                         cancel.cancelled))
+            return
+
+        streamer = _Streamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True,
+                             timeout=0.05)
+        kwargs["streamer"] = streamer
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                with torch.inference_mode():
+                    self.model.generate(**kwargs)
+            except BaseException as exc:  # re-raised in the consuming thread below
+                failure.append(exc)
+                streamer.end()
+
+        parts: list[str] = []
+        with self._lock:
+            thread = threading.Thread(target=run, name="chat-generate", daemon=True)
+            thread.start()
+            while True:
+                try:
+                    piece = next(streamer)
+                except StopIteration:
+                    break
+                except queue.Empty:
+                    if not thread.is_alive() and streamer.text_queue.empty():
+                        break
+                    continue
+                if piece:
+                    parts.append(piece)
+                    yield Token(piece)
+            thread.join()
+        if failure:
+            exc = failure[0]
+            if isinstance(exc, (MemoryError, torch.OutOfMemoryError)):
+                raise OutOfMemory("Out of memory while generating.",
+                                  hint="Lower Max new tokens or pick a smaller model.") from exc
+            raise exc
+        elapsed = time.perf_counter() - started
+        ttft = first_token_at[0] - started if first_token_at else None
+        yield Done(result=ReplyStats("".join(parts), counted[0], elapsed, ttft, len(ids),
+                                     cancel.cancelled))
+
+
+DEFAULT_CHAT_MODEL = "smollm2-135m-instruct"
+
+
+def open_model(registry, model_id: str | None, device: str, cancel: CancelToken) -> Iterator[Event]:
+    """Resolve a registry id (converting a GGUF or downloading a Hub id first when needed) and
+    load it for chat. Yields Progress, then Done(result=ChatEngine)."""
+    from core.convert import ensure_loadable
+    from core.registry import Task
+
+    entry = registry.get(model_id or DEFAULT_CHAT_MODEL, task=Task.TEXT_GENERATION)
+    if entry.task is not Task.TEXT_GENERATION:
+        raise BadInput(f"'{entry.name}' is a {entry.task.value} model, not a chat model.",
+                       hint="Pick a text-generation model.")
+    ready = entry
+    for ev in ensure_loadable(registry, entry, cancel):
+        if isinstance(ev, Done):
+            ready = ev.result
+        else:
+            yield ev
+    cancel.raise_if_cancelled()
+    yield from ChatEngine.load(ready.load_path, name=entry.name, device=device, cancel=cancel)

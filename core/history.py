@@ -1,0 +1,308 @@
+"""Chat history: conversations and their messages in one SQLite file.
+
+Every write commits at once, so a crash or a killed process loses nothing already saved (a
+streaming reply is saved as it grows with :meth:`HistoryStore.update_message`). One connection,
+guarded by a lock, serves the GUI thread and a worker thread alike.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from core.errors import BadInput
+
+ROLES = ("system", "user", "assistant")
+_KEEP: Any = object()  # "leave this field as it is" in HistoryStore.update
+_SCHEMA_VERSION = 1
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS conversations (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    title         TEXT NOT NULL,
+    created       REAL NOT NULL,
+    updated       REAL NOT NULL,
+    model_id      TEXT,
+    system_prompt TEXT NOT NULL DEFAULT '',
+    settings      TEXT NOT NULL DEFAULT '{}'
+);
+CREATE TABLE IF NOT EXISTS messages (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    conversation_id INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+    role            TEXT NOT NULL,
+    content         TEXT NOT NULL,
+    created         REAL NOT NULL,
+    meta            TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX IF NOT EXISTS messages_by_conversation ON messages(conversation_id, id);
+CREATE INDEX IF NOT EXISTS conversations_by_updated ON conversations(updated);
+"""
+
+
+@dataclass
+class Message:
+    id: int
+    conversation_id: int
+    role: str  # "system" | "user" | "assistant"
+    content: str
+    created: float  # time.time()
+    meta: dict  # e.g. {"tokens": 42, "tokens_per_s": 12.3, "ttft_s": 0.2, "model": "..."}
+
+
+@dataclass
+class Conversation:
+    id: int
+    title: str
+    created: float
+    updated: float  # creation or the last message written, whichever is later
+    model_id: str | None
+    system_prompt: str
+    settings: dict  # sampling settings, JSON-able
+
+
+def title_from(text: str, limit: int = 48) -> str:
+    """A conversation title from a first message: its first non-blank line, whitespace collapsed,
+    cut at a word boundary with "…" when longer than ``limit``."""
+    line = next((ln for ln in text.splitlines() if ln.strip()), "")
+    line = " ".join(line.split())
+    if not line:
+        return "New chat"
+    if len(line) <= limit:
+        return line
+    cut = line[: limit - 1]
+    if line[limit - 1] != " " and " " in cut:
+        cut = cut[: cut.rindex(" ")]
+    return cut.rstrip(" ,.;:-") + "…"
+
+
+def _json(value: dict | None, what: str) -> str:
+    try:
+        return json.dumps(value or {}, ensure_ascii=False)
+    except (TypeError, ValueError) as exc:
+        raise BadInput(f"The {what} cannot be saved: {exc}.") from exc
+
+
+def _title(title: str) -> str:
+    title = " ".join(str(title).split())
+    if not title:
+        raise BadInput("A conversation needs a title.", hint="Type at least one character.")
+    return title
+
+
+def _figures(meta: dict) -> str:
+    """``42 tokens · 12.3 tok/s · TTFT 0.20 s`` from an assistant message's meta ('' if none)."""
+    parts = []
+    if meta.get("tokens") is not None:
+        parts.append(f"{meta['tokens']} tokens")
+    if meta.get("tokens_per_s") is not None:
+        parts.append(f"{meta['tokens_per_s']:.1f} tok/s")
+    if meta.get("ttft_s") is not None:
+        parts.append(f"TTFT {meta['ttft_s']:.2f} s")
+    if parts and meta.get("stopped"):
+        parts.append("stopped")
+    return " · ".join(parts)
+
+
+class HistoryStore:
+    """Conversations and messages in a SQLite file (WAL mode); safe to share between threads."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db: sqlite3.Connection | None = sqlite3.connect(self.path, check_same_thread=False)
+        db = self._db
+        db.row_factory = sqlite3.Row
+        db.create_function("fold", 1, lambda s: (s or "").casefold(), deterministic=True)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA foreign_keys=ON")
+        with db:
+            db.executescript(_SCHEMA)
+            db.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
+        row = db.execute(
+            "SELECT max(coalesce((SELECT max(updated) FROM conversations), 0),"
+            " coalesce((SELECT max(created) FROM messages), 0))"
+        ).fetchone()
+        self._last = float(row[0])
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the file; later calls fail. Closing twice is harmless."""
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+
+    def __enter__(self) -> HistoryStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _conn(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise BadInput("The chat history is closed.")
+        return self._db
+
+    def _now(self) -> float:
+        """time.time(), but strictly increasing, so "newest first" never ties."""
+        self._last = max(time.time(), self._last + 1e-6)
+        return self._last
+
+    def _read(self, sql: str, args: tuple = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._conn().execute(sql, args).fetchall()
+
+    @staticmethod
+    def _conversation(row: sqlite3.Row) -> Conversation:
+        return Conversation(row["id"], row["title"], row["created"], row["updated"],
+                            row["model_id"], row["system_prompt"], json.loads(row["settings"]))
+
+    @staticmethod
+    def _message(row: sqlite3.Row) -> Message:
+        return Message(row["id"], row["conversation_id"], row["role"], row["content"],
+                       row["created"], json.loads(row["meta"]))
+
+    @staticmethod
+    def _missing(conversation_id: int) -> BadInput:
+        return BadInput(f"Conversation {conversation_id} does not exist.",
+                        hint="It may have been deleted.")
+
+    # -- conversations ---------------------------------------------------------------------------
+
+    def create(self, title: str = "New chat", *, model_id: str | None = None,
+               system_prompt: str = "", settings: dict | None = None) -> Conversation:
+        """A new, empty conversation."""
+        title, settings_json = _title(title), _json(settings, "settings")
+        with self._lock, self._conn() as db:
+            now = self._now()
+            cur = db.execute(
+                "INSERT INTO conversations (title, created, updated, model_id, system_prompt,"
+                " settings) VALUES (?, ?, ?, ?, ?, ?)",
+                (title, now, now, model_id, system_prompt, settings_json))
+        return Conversation(cur.lastrowid, title, now, now, model_id, system_prompt,
+                            json.loads(settings_json))
+
+    def conversations(self, search: str = "") -> list[Conversation]:
+        """Newest updated first; ``search`` matches titles and message text, ignoring case."""
+        needle = search.strip().casefold()
+        if not needle:
+            rows = self._read("SELECT * FROM conversations ORDER BY updated DESC, id DESC")
+        else:
+            rows = self._read(
+                "SELECT * FROM conversations c WHERE instr(fold(c.title), ?) OR EXISTS"
+                " (SELECT 1 FROM messages m WHERE m.conversation_id = c.id"
+                "  AND instr(fold(m.content), ?)) ORDER BY updated DESC, id DESC",
+                (needle, needle))
+        return [self._conversation(r) for r in rows]
+
+    def get(self, conversation_id: int) -> Conversation:
+        rows = self._read("SELECT * FROM conversations WHERE id = ?", (conversation_id,))
+        if not rows:
+            raise self._missing(conversation_id)
+        return self._conversation(rows[0])
+
+    def rename(self, conversation_id: int, title: str) -> None:
+        self._update(conversation_id, {"title": _title(title)})
+
+    def update(self, conversation_id: int, *, model_id: str | None = _KEEP,
+               system_prompt: str = _KEEP, settings: dict = _KEEP) -> None:
+        """Change only the fields given."""
+        fields: dict[str, Any] = {}
+        if model_id is not _KEEP:
+            fields["model_id"] = model_id
+        if system_prompt is not _KEEP:
+            fields["system_prompt"] = system_prompt
+        if settings is not _KEEP:
+            fields["settings"] = _json(settings, "settings")
+        if fields:
+            self._update(conversation_id, fields)
+        else:
+            self.get(conversation_id)  # still report a missing conversation
+
+    def _update(self, conversation_id: int, fields: dict[str, Any]) -> None:
+        sets = ", ".join(f"{name} = ?" for name in fields)  # names are ours, never the user's
+        with self._lock, self._conn() as db:
+            cur = db.execute(f"UPDATE conversations SET {sets} WHERE id = ?",
+                             (*fields.values(), conversation_id))
+        if cur.rowcount == 0:
+            raise self._missing(conversation_id)
+
+    def delete(self, conversation_id: int) -> None:
+        """Delete a conversation and its messages; a missing one is ignored."""
+        with self._lock, self._conn() as db:
+            db.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))
+
+    # -- messages --------------------------------------------------------------------------------
+
+    def messages(self, conversation_id: int) -> list[Message]:
+        """The conversation's messages, oldest first."""
+        self.get(conversation_id)
+        rows = self._read("SELECT * FROM messages WHERE conversation_id = ? ORDER BY id",
+                          (conversation_id,))
+        return [self._message(r) for r in rows]
+
+    def add_message(self, conversation_id: int, role: str, content: str,
+                    meta: dict | None = None) -> Message:
+        """Append a message and bump the conversation's ``updated``."""
+        if role not in ROLES:
+            raise BadInput(f"Unknown message role {role!r}.",
+                           hint=f"Use one of {', '.join(ROLES)}.")
+        meta_json = _json(meta, "message details")
+        with self._lock, self._conn() as db:
+            now = self._now()
+            if db.execute("UPDATE conversations SET updated = ? WHERE id = ?",
+                          (now, conversation_id)).rowcount == 0:
+                raise self._missing(conversation_id)
+            cur = db.execute(
+                "INSERT INTO messages (conversation_id, role, content, created, meta)"
+                " VALUES (?, ?, ?, ?, ?)", (conversation_id, role, content, now, meta_json))
+        return Message(cur.lastrowid, conversation_id, role, content, now, json.loads(meta_json))
+
+    def update_message(self, message_id: int, content: str, meta: dict | None = None) -> None:
+        """Replace a message's text (and its meta, when given); bumps the conversation."""
+        meta_json = None if meta is None else _json(meta, "message details")
+        with self._lock, self._conn() as db:
+            now = self._now()
+            cur = db.execute(
+                "UPDATE messages SET content = ?, meta = coalesce(?, meta) WHERE id = ?",
+                (content, meta_json, message_id))
+            if cur.rowcount == 0:
+                raise BadInput(f"Message {message_id} does not exist.")
+            db.execute("UPDATE conversations SET updated = ? WHERE id ="
+                       " (SELECT conversation_id FROM messages WHERE id = ?)", (now, message_id))
+
+    def delete_from(self, message_id: int) -> None:
+        """Delete this message and every later one of its conversation (edit, regenerate)."""
+        with self._lock, self._conn() as db:
+            row = db.execute("SELECT conversation_id FROM messages WHERE id = ?",
+                             (message_id,)).fetchone()
+            if row is None:
+                raise BadInput(f"Message {message_id} does not exist.")
+            db.execute("DELETE FROM messages WHERE conversation_id = ? AND id >= ?",
+                       (row[0], message_id))
+
+    # -- export ----------------------------------------------------------------------------------
+
+    def export_markdown(self, conversation_id: int) -> str:
+        """``# Title``, then one bold-headed section per message; assistant figures in italics."""
+        out = [f"# {self.get(conversation_id).title}"]
+        for m in self.messages(conversation_id):
+            out += [f"**{m.role.capitalize()}**", m.content]
+            if m.role == "assistant" and (figures := _figures(m.meta)):
+                out.append(f"*{figures}*")
+        return "\n\n".join(out) + "\n"
+
+    def export_json(self, conversation_id: int) -> dict:
+        """The conversation and its messages as a JSON-able dict."""
+        c = self.get(conversation_id)
+        return {
+            "title": c.title, "created": c.created, "updated": c.updated,
+            "model_id": c.model_id, "system_prompt": c.system_prompt, "settings": c.settings,
+            "messages": [{"role": m.role, "content": m.content, "created": m.created,
+                          "meta": m.meta} for m in self.messages(conversation_id)],
+        }
