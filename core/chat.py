@@ -28,7 +28,7 @@ class GenerationSettings:
     temperature: float = 0.7
     top_p: float = 0.9
     top_k: int = 50
-    repetition_penalty: float = 1.1
+    repetition_penalty: float = 1.0
     max_new_tokens: int = 256
     seed: int | None = None
     num_beams: int = 4
@@ -334,10 +334,12 @@ DEFAULT_CHAT_MODEL = "smollm2-135m-instruct"
 
 def open_model(registry, model_id: str | None, device: str, cancel: CancelToken) -> Iterator[Event]:
     """Resolve a registry id (converting a GGUF or downloading a Hub id first when needed) and
-    load it for chat. Yields Progress, then Done(result=ChatEngine)."""
+    load it for chat on ``device`` (auto, cpu or cuda). Yields Progress, then Done(ChatEngine)."""
     from core.convert import ensure_loadable
+    from core.device import choose_device
     from core.registry import Task
 
+    device = choose_device(device).torch_device
     entry = registry.get(model_id or DEFAULT_CHAT_MODEL, task=Task.TEXT_GENERATION)
     if entry.task is not Task.TEXT_GENERATION:
         raise BadInput(f"'{entry.name}' is a {entry.task.value} model, not a chat model.",

@@ -30,7 +30,7 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:
     chat.add_argument("--temperature", type=float, default=0.7, help="0 means greedy")
     chat.add_argument("--top-p", type=float, default=0.9)
     chat.add_argument("--top-k", type=int, default=50)
-    chat.add_argument("--repetition-penalty", type=float, default=1.1)
+    chat.add_argument("--repetition-penalty", type=float, default=1.0)
     chat.add_argument("--seed", type=int)
     chat.add_argument("--num-beams", type=int, default=1, help="above 1: beam search (no streaming)")
     chat.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
@@ -172,11 +172,9 @@ def cmd_chat(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         seed=args.seed, num_beams=max(args.num_beams, 1)).validate()
     request = ChatRequest(({"role": "user", "content": args.prompt},), args.system, settings)
     request.validate()
-    from core.device import choose_device
     from core.registry import Registry
 
-    device = choose_device(args.device)
-    engine = drive(lambda c: open_model(Registry(), args.model, device.torch_device, c), err)
+    engine = drive(lambda c: open_model(Registry(), args.model, args.device, c), err)
     stats = None
 
     def stream(cancel):

@@ -25,10 +25,6 @@ PAGE_TITLES = {
     "models": "Models",
 }
 COMING = {
-    "chat": "Stream replies from a local language model (the bundled SmolLM2-135M-Instruct "
-            "works offline), with sampling settings, stop, regenerate and saved conversations. "
-            "This panel is coming next. Today: the Models page lists and converts the chat "
-            "models it will use.",
     "classify": "Sentiment and any sequence-classification model, for one text or a whole file, "
                 "with per-label probabilities. Coming soon.",
     "transcribe": "Drag audio files in, get timestamped transcripts with Whisper (tiny.en ships "
@@ -142,6 +138,14 @@ class MainWindow(QMainWindow):
                 from gui.panels.models import ModelsPanel
 
                 widget = ModelsPanel(self.ctx)
+            elif key == "chat":
+                from gui.panels.chat import ChatPanel
+
+                widget = ChatPanel(self.ctx)
+                models = self.page("models")
+                models.entries_changed.connect(widget.set_models)
+                if models.entries:
+                    widget.set_models(models.entries)
             else:
                 from gui.panels.coming import ComingPanel
 
@@ -217,4 +221,7 @@ class MainWindow(QMainWindow):
         if self.runner.active_jobs():
             self.job_label.setText("Stopping jobs…")
         self.runner.shutdown()
+        for page in self.pages.values():
+            if hasattr(page, "shutdown"):
+                page.shutdown()
         super().closeEvent(event)

@@ -87,14 +87,14 @@ def test_geometry_and_page_persist(qtbot, home):
 
     first = MainWindow(home)
     qtbot.addWidget(first)
-    first.resize(700, 500)
+    first.resize(780, 540)
     first.show()
     first.show_page("transcribe")
     first.close()
     second = MainWindow(home)
     qtbot.addWidget(second)
     assert second.current_page() == "transcribe"
-    assert (second.width(), second.height()) == (700, 500)
+    assert (second.width(), second.height()) == (780, 540)
     second.close()
 
 

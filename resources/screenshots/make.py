@@ -1,0 +1,71 @@
+"""Makes the README screenshots from the real window (run under Xvfb for real fonts):
+
+    xvfb-run -a -s "-screen 0 1280x860x24" .venv/bin/python resources/screenshots/make.py chat
+
+It drives the app the way a user would (type, send, wait for the reply) and grabs the window.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from PySide6.QtCore import QTimer  # noqa: E402
+
+from core.paths import AppHome  # noqa: E402
+from gui.app import make_app  # noqa: E402
+from gui.window import MainWindow  # noqa: E402
+
+OUT = Path(__file__).resolve().parent
+
+
+def chat(win: MainWindow, done) -> None:
+    panel = win.page("chat")
+    win.show_page("chat")
+    panel.new_chat()
+    box = panel.settings_box
+    box.decoding.setCurrentIndex(box.decoding.findData("greedy"))
+    box.seed.setValue(3)
+    box.max_new.setValue(160)
+    prompts = ["What is the capital of France?",
+               "Give me three short tips for learning Python, as a Markdown list."]
+
+    def next_prompt(_stats=None):
+        if prompts:
+            panel.send(prompts.pop(0))
+        else:
+            panel.reply_finished.disconnect(next_prompt)
+            QTimer.singleShot(300, lambda: done("chat"))
+
+    panel.reply_finished.connect(next_prompt)
+    next_prompt()
+
+
+def main() -> int:
+    which = sys.argv[1:] or ["chat"]
+    app = make_app()
+    win = MainWindow(AppHome.default())
+    win.resize(1100, 720)
+    pending = list(which)
+
+    def done(name: str) -> None:
+        win.grab().save(str(OUT / f"{name}.png"))
+        print(f"saved {OUT / f'{name}.png'}")
+        pending.remove(name)
+        if not pending:
+            win.close()
+
+    def start():
+        win.start_background()
+        for name in which:
+            {"chat": chat}[name](win, done)
+
+    win.first_painted.connect(lambda: QTimer.singleShot(0, start))
+    win.show()
+    return app.exec()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
