@@ -421,6 +421,8 @@ class ChatPanel(QWidget):
             return
         device = self.ctx.settings.get("device/preference", "auto") or "auto"
         self._after_load = then
+        if self.engine is not None and hasattr(self.engine, "close"):
+            self.engine.close()  # one model in memory at a time
         self.engine = None
         loader = self.loader
         self.load_job = self.ctx.runner.start(
