@@ -801,5 +801,9 @@ class ChatPanel(QWidget):
         super().closeEvent(event)
 
     def shutdown(self) -> None:
+        """On quit: what was shown of a reply in progress is saved, then the store closes."""
         self._flush()
+        if self._reply_id is not None and self._reply_view is not None:
+            self.store.update_message(self._reply_id, self._reply_view.text,
+                                      {"partial": True, "stopped": True})
         self.store.close()

@@ -163,3 +163,18 @@ def test_cli_chat_streams_and_prints_figures(tiny_chat_dir, home):
     wrong = subprocess.run([sys.executable, "main.py", "chat", "hi", "--model", "all-minilm-l6-v2"],
                            cwd=ROOT, capture_output=True, text=True, env=env, timeout=120)
     assert wrong.returncode == 1 and "not a chat model" in wrong.stderr
+
+
+def test_out_of_memory_becomes_a_clear_error(tiny_chat_dir, monkeypatch):
+    import torch
+
+    from core.errors import OutOfMemory
+
+    engine = load_engine(tiny_chat_dir)
+
+    def oom(**kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(engine.model, "generate", oom)
+    with pytest.raises(OutOfMemory, match="Out of memory"):
+        list(engine.stream(ChatRequest(ask("hi"), settings=GREEDY), CancelToken()))

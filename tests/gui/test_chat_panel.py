@@ -92,6 +92,9 @@ def test_stop_keeps_the_partial_reply(qtbot, window):
         qtbot.waitUntil(lambda: panel.stop_button.isVisible(), timeout=5000)
         qtbot.waitUntil(lambda: len(panel.views) == 2 and " w3" in panel.views[-1].text,
                         timeout=5000)
+        # the growing reply is already in the history (a killed app keeps it)
+        qtbot.waitUntil(lambda: panel.store.messages(panel.conversation.id)[-1].content
+                        .startswith("#1  w0 w1"), timeout=5000)
         t0 = time.monotonic()
         panel.stop_button.click()
     assert time.monotonic() - t0 < 0.5
@@ -220,3 +223,24 @@ def test_real_tiny_model_through_the_panel(qtbot, window, tiny_chat_dir):
     stats = send_and_wait(qtbot, panel, "the quick", timeout=60_000)
     assert stats.tokens == 8 and panel.views[-1].text == stats.text
     panel.shutdown()
+
+
+def test_quitting_mid_reply_saves_what_was_shown(qtbot, home):
+    from gui.panels.chat import ChatPanel
+    from gui.window import MainWindow
+    from core.history import HistoryStore
+
+    win = MainWindow(home)
+    qtbot.addWidget(win)
+    engine = FakeEngine(words=tuple(f" w{i}" for i in range(400)), delay=0.02)
+    panel, _ = make_panel(qtbot, win, engine)
+    win.pages["chat"] = panel  # the window shuts it down on close, as it does its own pages
+    panel.composer.setPlainText("Talk")
+    panel.send_button.click()
+    qtbot.waitUntil(lambda: len(panel.views) == 2 and " w5" in panel.views[-1].text, timeout=5000)
+    win.close()
+    store = HistoryStore(home.root / "chats.sqlite3")
+    conv = store.conversations()[0]
+    reply = store.messages(conv.id)[-1]
+    assert reply.role == "assistant" and reply.content.startswith("#1  w0 w1 w2 w3 w4 w5")
+    store.close()
