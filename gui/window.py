@@ -27,6 +27,12 @@ PAGE_TITLES = {
 COMING = {
     "classify": "Sentiment and any sequence-classification model, for one text or a whole file, "
                 "with per-label probabilities. Coming soon.",
+    "finetune": "Fine-tune",
+    "models": "Models",
+}
+COMING = {
+    "classify": "Sentiment and any sequence-classification model, for one text or a whole file, "
+                "with per-label probabilities. Coming soon.",
     "transcribe": "Drag audio files in, get timestamped transcripts with Whisper (tiny.en ships "
                   "with the app), export TXT/SRT/VTT, record from the microphone. Coming soon.",
     "finetune": "Pick local text files, train with LoRA or fully, watch the loss, and use the "
@@ -138,6 +144,14 @@ class MainWindow(QMainWindow):
                 from gui.panels.models import ModelsPanel
 
                 widget = ModelsPanel(self.ctx)
+            elif key == "transcribe":
+                from gui.panels.transcribe import TranscribePanel
+
+                widget = TranscribePanel(self.ctx)
+                models = self.page("models")
+                models.entries_changed.connect(widget.set_models)
+                if models.entries:
+                    widget.set_models(models.entries)
             elif key == "chat":
                 from gui.panels.chat import ChatPanel
 

@@ -102,3 +102,23 @@ def load_engine(folder, **kw):
     events = list(ChatEngine.load(folder, **kw))
     assert isinstance(events[-1], Done)
     return events[-1].result
+
+
+@pytest.fixture(scope="session")
+def speech_wavs(tmp_path_factory) -> list[Path]:
+    """Two short spoken sentences made with espeak-ng (16 kHz mono WAV)."""
+    import shutil
+    import subprocess
+
+    if shutil.which("espeak-ng") is None:
+        pytest.fail("espeak-ng is missing: the set-up (make) installs it")
+    folder = tmp_path_factory.mktemp("speech")
+    out = []
+    for i, text in enumerate(["The weather is nice today.", "Please call me tomorrow morning."]):
+        raw = folder / f"raw{i}.wav"
+        subprocess.run(["espeak-ng", "-w", str(raw), text], check=True, capture_output=True)
+        path = folder / f"sentence{i}.wav"
+        subprocess.run(["sox", str(raw), "-r", "16000", "-c", "1", str(path)], check=True,
+                       capture_output=True)
+        out.append(path)
+    return out
