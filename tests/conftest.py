@@ -116,7 +116,8 @@ def speech_wavs(tmp_path_factory) -> list[Path]:
     out = []
     for i, text in enumerate(["The weather is nice today.", "Please call me tomorrow morning."]):
         raw = folder / f"raw{i}.wav"
-        subprocess.run(["espeak-ng", "-w", str(raw), text], check=True, capture_output=True)
+        subprocess.run(["espeak-ng", "-s", "130", "-w", str(raw), text], check=True,
+                       capture_output=True)
         path = folder / f"sentence{i}.wav"
         subprocess.run(["sox", str(raw), "-r", "16000", "-c", "1", str(path)], check=True,
                        capture_output=True)

@@ -597,6 +597,10 @@ class TranscribePanel(QWidget):
         self.ctx.notify.show_info(f"Saved {path}")
         return Path(path)
 
+    def shutdown(self) -> None:
+        """On quit (jobs already cancelled): end the engines' threads and child processes."""
+        self.cache.close()
+
     # ---- recording -------------------------------------------------------------------------
     def toggle_recording(self) -> None:
         if self.record_job is not None:

@@ -1,6 +1,9 @@
 """Makes the README screenshots from the real window (run under Xvfb for real fonts):
 
     xvfb-run -a -s "-screen 0 1280x860x24" .venv/bin/python resources/screenshots/make.py chat
+    xvfb-run -a -s "-screen 0 1280x860x24" .venv/bin/python resources/screenshots/make.py transcribe
+
+(the transcribe shot reads demo recordings from ../shared/eval/speech beside a development checkout)
 
 It drives the app the way a user would (type, send, wait for the reply) and grabs the window.
 """
@@ -43,6 +46,22 @@ def chat(win: MainWindow, done) -> None:
     next_prompt()
 
 
+def transcribe(win: MainWindow, done) -> None:
+    speech = ROOT.parent / "shared" / "eval" / "speech"
+    panel = win.page("transcribe")
+    win.show_page("transcribe")
+    panel.words.setChecked(False)
+    panel.add_files([str(speech / "jfk.flac"), str(speech / "sonnet001.mp3"),
+                     str(speech / "1089-134686-0000.flac")])
+
+    def finished():
+        panel.queue_idle.disconnect(finished)
+        panel.queue.selectRow(1)
+        QTimer.singleShot(300, lambda: done("transcribe"))
+
+    panel.queue_idle.connect(finished)
+
+
 def main() -> int:
     which = sys.argv[1:] or ["chat"]
     app = make_app()
@@ -60,7 +79,7 @@ def main() -> int:
     def start():
         win.start_background()
         for name in which:
-            {"chat": chat}[name](win, done)
+            {"chat": chat, "transcribe": transcribe}[name](win, done)
 
     win.first_painted.connect(lambda: QTimer.singleShot(0, start))
     win.show()
