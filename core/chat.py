@@ -214,8 +214,13 @@ class ChatEngine:
 
         quiet_transformers()
 
+        # a LoRA adapter folder (a fine-tuned model): load its base, then apply the adapter
+        from core.finetune import adapter_base, apply_adapter
+
+        base = adapter_base(path)
+        weights = base or path
         try:
-            config = AutoConfig.from_pretrained(path)
+            config = AutoConfig.from_pretrained(weights)
         except Exception as exc:
             raise BadInput(f"'{name}' has no readable model config: {exc}") from exc
         archs = list(getattr(config, "architectures", None) or [])
@@ -224,12 +229,15 @@ class ChatEngine:
                            hint="Pick a text-generation model for Chat.")
         cancel.raise_if_cancelled()
         yield Progress("Loading the tokenizer", 1, 3, name)
-        tokenizer = AutoTokenizer.from_pretrained(path)
+        has_tokenizer = (path / "tokenizer_config.json").is_file()
+        tokenizer = AutoTokenizer.from_pretrained(path if has_tokenizer else weights)
         cancel.raise_if_cancelled()
         yield Progress("Loading the weights", 2, 3, name)
         dtype = torch.float32 if device == "cpu" else torch.bfloat16
         try:
-            model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+            model = AutoModelForCausalLM.from_pretrained(weights, dtype=dtype)
+            if base is not None:
+                model = apply_adapter(model, path)  # merged: generation at the base's speed
             model.to(device)
         except (MemoryError, torch.OutOfMemoryError) as exc:
             raise OutOfMemory(f"Not enough memory to load '{name}'.",

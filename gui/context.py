@@ -20,6 +20,12 @@ class AppContext:
         self.runner = runner
         self.settings = settings
         self.notify = notify
+        self.on_models_changed = None  # set by the window: rescan the model list
+
+    def models_changed(self) -> None:
+        """Something added or removed a model (a finished run, a merge): every picker updates."""
+        if self.on_models_changed is not None:
+            self.on_models_changed()
 
     @cached_property
     def registry(self) -> Registry:

@@ -26,17 +26,8 @@ PAGE_TITLES = {
 }
 COMING = {
     "classify": "Sentiment and any sequence-classification model, for one text or a whole file, "
-                "with per-label probabilities. Coming soon.",
-    "finetune": "Fine-tune",
-    "models": "Models",
-}
-COMING = {
-    "classify": "Sentiment and any sequence-classification model, for one text or a whole file, "
-                "with per-label probabilities. Coming soon.",
-    "transcribe": "Drag audio files in, get timestamped transcripts with Whisper (tiny.en ships "
-                  "with the app), export TXT/SRT/VTT, record from the microphone. Coming soon.",
-    "finetune": "Pick local text files, train with LoRA or fully, watch the loss, and use the "
-                "result at once in Chat or Classify. Coming soon.",
+                "with per-label probabilities. Coming soon; models you train for classification "
+                "on the Fine-tune page already appear on the Models page.",
 }
 
 
@@ -63,6 +54,7 @@ class MainWindow(QMainWindow):
         self.runner = JobRunner(self)
         self.notify = NotificationBar()
         self.ctx = AppContext(home, self.runner, self.settings, self.notify)
+        self.ctx.on_models_changed = lambda: self.page("models").refresh()
         self.device: DeviceInfo | None = None
         self._painted = False
         self._closing = False
@@ -134,6 +126,15 @@ class MainWindow(QMainWindow):
             raise ValueError(f"no page '{key}' (pages: {', '.join(PAGES)})")
         self.nav.setCurrentRow(PAGES.index(key))
 
+    def try_model(self, page: str, model_id: str) -> None:
+        """Open a (just trained) model in Chat or Classify."""
+        if page == "chat":
+            self.show_page("chat")
+            self.page("chat").select_model(model_id)
+        else:
+            self.notify.show_info("The Classify panel is not here yet: the model is in the "
+                                  "Models list and in `main.py models`.")
+
     def current_page(self) -> str:
         return PAGES[self.stack.currentIndex()]
 
@@ -152,6 +153,14 @@ class MainWindow(QMainWindow):
                 models.entries_changed.connect(widget.set_models)
                 if models.entries:
                     widget.set_models(models.entries)
+            elif key == "finetune":
+                from gui.panels.finetune import FinetunePanel
+
+                widget = FinetunePanel(self.ctx)
+                models = self.page("models")
+                models.entries_changed.connect(widget.set_models)
+                widget.set_models(models.entries)
+                widget.connect_try(self.try_model)
             elif key == "chat":
                 from gui.panels.chat import ChatPanel
 
@@ -180,7 +189,11 @@ class MainWindow(QMainWindow):
             self.stack.setCurrentIndex(row)
             self.settings.set("window/page", PAGES[row])
             if self._painted:
-                self.page(PAGES[row])
+                try:
+                    self.page(PAGES[row])
+                except Exception as exc:  # a page that cannot be built must not take the app down
+                    log.exception("building the %s page failed", PAGES[row])
+                    self.notify.show_error(exc)
 
     # ---- first paint, then the background work -----------------------------------------------
     def paintEvent(self, event) -> None:  # noqa: N802 (Qt name)

@@ -247,6 +247,7 @@ class ChatPanel(QWidget):
         self._reply_id: int | None = None
         self._last_save = 0.0
         self._last_stats: ReplyStats | None = None
+        self._closed = False
         self._after_load: Callable[[], None] | None = None
         self._flush_timer = QTimer(self, interval=FLUSH_MS, timeout=self._flush)
 
@@ -402,6 +403,19 @@ class ChatPanel(QWidget):
         self.model_box.setCurrentIndex(max(0, idx))
         self.model_box.blockSignals(False)
 
+    def select_model(self, model_id: str) -> None:
+        """Pick a model by registry id (e.g. a run the Fine-tune page just finished)."""
+        idx = self.model_box.findData(model_id)
+        if idx < 0:
+            try:
+                entry = self.ctx.registry.get(model_id)
+            except Exception as exc:
+                self.ctx.notify.show_error(exc)
+                return
+            self.model_box.addItem(entry.name, entry.id)
+            idx = self.model_box.count() - 1
+        self.model_box.setCurrentIndex(idx)
+
     def _on_model_changed(self) -> None:
         model_id = self.model_box.currentData()
         self.ctx.settings.set("chat/model", model_id)
@@ -463,6 +477,8 @@ class ChatPanel(QWidget):
         self._mark_reply_failed()
 
     def _on_load_finished(self) -> None:
+        if self._closed:
+            return
         self.load_job = None
         self.load_progress.hide()
         then, self._after_load = self._after_load, None
@@ -736,6 +752,8 @@ class ChatPanel(QWidget):
         self._update_buttons()
 
     def _on_reply_event(self, ev: Event) -> None:
+        if self._closed:
+            return
         if isinstance(ev, Token):
             if not self._pending and self._reply_view is not None and not self._reply_view.text \
                     and not self.settings_box.values().streams:
@@ -757,7 +775,7 @@ class ChatPanel(QWidget):
             self._last_stats = stats
 
     def _flush(self) -> None:
-        if not self._pending or self._reply_view is None:
+        if self._closed or not self._pending or self._reply_view is None:
             return
         piece, self._pending = self._pending, ""
         self._reply_view.append(piece)
@@ -779,6 +797,8 @@ class ChatPanel(QWidget):
         self.ctx.notify.show_error(exc)
 
     def _on_reply_finished(self) -> None:
+        if self._closed:
+            return
         self._flush_timer.stop()
         self._flush()
         self.gen_job = None
@@ -802,8 +822,12 @@ class ChatPanel(QWidget):
 
     def shutdown(self) -> None:
         """On quit: what was shown of a reply in progress is saved, then the store closes."""
+        if self._closed:
+            return
         self._flush()
         if self._reply_id is not None and self._reply_view is not None:
             self.store.update_message(self._reply_id, self._reply_view.text,
                                       {"partial": True, "stopped": True})
+        self._closed = True  # signals still queued from the stopped job find nothing to do
+        self._flush_timer.stop()
         self.store.close()

@@ -2,6 +2,7 @@
 
     xvfb-run -a -s "-screen 0 1280x860x24" .venv/bin/python resources/screenshots/make.py chat
     xvfb-run -a -s "-screen 0 1280x860x24" .venv/bin/python resources/screenshots/make.py transcribe
+    xvfb-run -a -s "-screen 0 1280x860x24" .venv/bin/python resources/screenshots/make.py finetune
 
 (the transcribe shot reads demo recordings from ../shared/eval/speech beside a development checkout)
 
@@ -10,6 +11,7 @@ It drives the app the way a user would (type, send, wait for the reply) and grab
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -62,6 +64,30 @@ def transcribe(win: MainWindow, done) -> None:
     panel.queue_idle.connect(finished)
 
 
+def finetune(win: MainWindow, done) -> None:
+    import tempfile
+
+    from core.finetune import FinetuneConfig
+
+    text = (ROOT.parent / "shared" / "eval" / "tiny_shakespeare.txt").read_text()[:60_000]
+    data = Path(tempfile.mkdtemp()) / "shakespeare-slice.txt"
+    data.write_text(text)
+    panel = win.page("finetune")
+    win.show_page("finetune")
+    config = FinetuneConfig(task="causal-lm", base="smollm2-135m-instruct", data=(str(data),),
+                            output=f"smollm2-shakespeare-{int(time.time()) % 10000}",
+                            method="lora", max_steps=40, batch_size=4, chunk_length=128,
+                            overlap=16, learning_rate=1e-3, logging_steps=2, eval_steps=10,
+                            save_steps=20, eval_split=0.05)
+
+    def finished(_result):
+        panel.run_finished.disconnect(finished)
+        QTimer.singleShot(500, lambda: done("finetune"))
+
+    panel.run_finished.connect(finished)
+    panel.start(config)
+
+
 def main() -> int:
     which = sys.argv[1:] or ["chat"]
     app = make_app()
@@ -79,7 +105,7 @@ def main() -> int:
     def start():
         win.start_background()
         for name in which:
-            {"chat": chat, "transcribe": transcribe}[name](win, done)
+            {"chat": chat, "transcribe": transcribe, "finetune": finetune}[name](win, done)
 
     win.first_painted.connect(lambda: QTimer.singleShot(0, start))
     win.show()

@@ -1,0 +1,117 @@
+"""Fine-tune page: the new-run dialog's checks (real data validation) and a run's live view
+(a fake trainer that yields canned progress and loss events)."""
+import pytest
+
+
+def make_panel(qtbot, window, trainer=None):
+    from gui.panels.finetune import FinetunePanel
+
+    panel = FinetunePanel(window.ctx, trainer=trainer)
+    qtbot.addWidget(panel)
+    panel.show()
+    return panel
+
+
+def make_dialog(qtbot, window, task, files, output="my-run"):
+    from gui.panels.finetune import NewRunDialog
+
+    dlg = NewRunDialog(window.ctx, window.ctx.registry.entries())
+    qtbot.addWidget(dlg)
+    dlg.task.setCurrentIndex(dlg.task.findData(task))
+    dlg.add_files([str(f) for f in files])
+    dlg.output.setText(output)
+    return dlg
+
+
+def test_dialog_rejects_an_empty_file(qtbot, window, tmp_path):
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    dlg = make_dialog(qtbot, window, "causal-lm", [empty])
+    assert dlg.try_accept() is False
+    assert not dlg.error.isHidden() and "empty.txt" in dlg.error.text()
+    assert dlg.result() == 0 and dlg.config is None
+
+
+def test_dialog_rejects_a_binary_file(qtbot, window, tmp_path):
+    binary = tmp_path / "blob.txt"
+    binary.write_bytes(bytes(range(256)) * 40)
+    dlg = make_dialog(qtbot, window, "causal-lm", [binary])
+    assert dlg.try_accept() is False and "blob.txt" in dlg.error.text()
+
+
+def test_dialog_rejects_missing_columns_and_a_single_label(qtbot, window, tmp_path):
+    table = tmp_path / "data.csv"
+    table.write_text("review,stars\n" + "".join(f"text {i},{i % 2}\n" for i in range(50)))
+    dlg = make_dialog(qtbot, window, "classification", [table])
+    qtbot.waitUntil(lambda: dlg.preview_job is None, timeout=10_000)
+    dlg.text_column.clear()
+    dlg.text_column.addItem("text")  # a column the file does not have
+    assert dlg.try_accept() is False and "review" in dlg.error.text()
+    one = tmp_path / "one.csv"
+    one.write_text("text,label\n" + "".join(f"sample {i},pos\n" for i in range(50)))
+    dlg2 = make_dialog(qtbot, window, "classification", [one])
+    qtbot.waitUntil(lambda: dlg2.preview_job is None, timeout=10_000)
+    assert dlg2.try_accept() is False and "label" in dlg2.error.text().lower()
+
+
+def test_dialog_accepts_good_data_and_shows_a_preview(qtbot, window, tmp_path):
+    text = tmp_path / "story.txt"
+    text.write_text("Once upon a time there was a fox. " * 400)
+    dlg = make_dialog(qtbot, window, "causal-lm", [text])
+    qtbot.waitUntil(lambda: dlg.preview_job is None, timeout=20_000)
+    assert "Once upon a time" in dlg.preview.toPlainText()
+    assert "examples" in dlg.counts.text()
+    assert dlg.try_accept() is True
+    assert dlg.config.data == (str(text),) and dlg.config.output == "my-run"
+
+
+def test_a_run_shows_progress_and_loss_points(qtbot, window, tmp_path):
+    from core.events import Done
+    from core.finetune import FinetuneConfig, LossPoint, RunResult, TrainProgress
+
+    def fake_train(config, cancel, home=None, registry=None, resume=False):
+        for step in range(1, 11):
+            yield TrainProgress(step, 10, step / 10, step * 0.1, (10 - step) * 0.1, 12.5)
+            yield LossPoint(step, 3.0 - 0.2 * step, "train", 1e-4)
+            if step % 5 == 0:
+                yield LossPoint(step, 3.1 - 0.2 * step, "eval")
+        yield Done(result=RunResult(config.output, str(tmp_path), {"perplexity": 4.2},
+                                    "app:x", False, None))
+
+    panel = make_panel(qtbot, window, trainer=fake_train)
+    text = tmp_path / "t.txt"
+    text.write_text("hello " * 500)
+    config = FinetuneConfig(task="causal-lm", base="smollm2-135m-instruct", data=(str(text),),
+                            output="fake-run")
+    with qtbot.waitSignal(panel.run_finished, timeout=10_000) as blocker:
+        panel.start(config)
+        assert panel.cancel_button.isEnabled()
+    assert blocker.args[0].metrics["perplexity"] == 4.2
+    xs, ys = panel.plot.points["train"]
+    assert xs == list(range(1, 11)) and ys[0] > ys[-1]
+    assert panel.plot.points["eval"][0] == [5, 10]
+    assert panel.progress.value() == 1000
+    assert "perplexity" in panel.metrics.text()
+    assert not panel.cancel_button.isEnabled()
+
+
+def test_cancel_stops_a_run(qtbot, window, tmp_path):
+    from core.errors import Cancelled
+    from core.finetune import FinetuneConfig, TrainProgress
+
+    def slow_train(config, cancel, home=None, registry=None, resume=False):
+        step = 0
+        while True:
+            step += 1
+            yield TrainProgress(step, 1000, 0.0, 0.0, None, None)
+            if cancel.wait(0.02):
+                raise Cancelled()
+
+    panel = make_panel(qtbot, window, trainer=slow_train)
+    config = FinetuneConfig(task="causal-lm", base="x", data=("a.txt",), output="slow")
+    job = panel.start(config)
+    qtbot.waitUntil(lambda: panel.progress.value() > 0 or "step" in panel.progress.format(),
+                    timeout=5000)
+    with qtbot.waitSignal(job.finished, timeout=5000):
+        panel.cancel_button.click()
+    assert panel.job is None and panel.new_button.isEnabled()
