@@ -74,11 +74,20 @@ def finetune(win: MainWindow, done) -> None:
     data.write_text(text)
     panel = win.page("finetune")
     win.show_page("finetune")
-    config = FinetuneConfig(task="causal-lm", base="smollm2-135m-instruct", data=(str(data),),
-                            output=f"smollm2-shakespeare-{int(time.time()) % 10000}",
-                            method="lora", max_steps=40, batch_size=4, chunk_length=128,
-                            overlap=16, learning_rate=1e-3, logging_steps=2, eval_steps=10,
-                            save_steps=20, eval_split=0.05)
+    # a small GPT-2 trained from scratch keeps the picture quick to make on a CPU; pass
+    # "finetune-smollm2" for the same run on the bundled SmolLM2 (several minutes on 2 cores)
+    if "finetune-smollm2" in sys.argv:
+        base, steps, lr = "smollm2-135m-instruct", 40, 1e-3
+    else:
+        from tests.tiny_models import tiny_gpt2
+
+        base, steps, lr = str(tiny_gpt2(Path(tempfile.mkdtemp()) / "gpt2-small")), 120, 3e-3
+    config = FinetuneConfig(task="causal-lm", base=base, data=(str(data),),
+                            output=f"shakespeare-{int(time.time()) % 10000}",
+                            method="full" if base != "smollm2-135m-instruct" else "lora",
+                            max_steps=steps, batch_size=8, chunk_length=64, overlap=8,
+                            learning_rate=lr, logging_steps=2, eval_steps=20, save_steps=40,
+                            eval_split=0.05)
 
     def finished(_result):
         panel.run_finished.disconnect(finished)
@@ -89,7 +98,7 @@ def finetune(win: MainWindow, done) -> None:
 
 
 def main() -> int:
-    which = sys.argv[1:] or ["chat"]
+    which = [w.replace("finetune-smollm2", "finetune") for w in sys.argv[1:]] or ["chat"]
     app = make_app()
     win = MainWindow(AppHome.default())
     win.resize(1100, 720)
