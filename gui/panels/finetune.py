@@ -292,8 +292,13 @@ class NewRunDialog(QDialog):
             self.preview_job.cancel()
         self.counts.setText("Reading…")
 
+        registry = self.ctx.registry
+
         def job(cancel):
-            yield Done(result=preview_data(config))
+            from core.finetune import base_tokenizer
+
+            # the base model's own tokenizer when it is on disk: exact token and chunk counts
+            yield Done(result=preview_data(config, tokenizer=base_tokenizer(config, registry)))
 
         self.preview_job = self.ctx.runner.start("Previewing data", job, quiet=True)
         self.preview_job.event.connect(self._on_preview)
