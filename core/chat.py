@@ -397,7 +397,7 @@ DEFAULT_CHAT_MODEL = "smollm2-135m-instruct"
 def open_model(registry, model_id: str | None, device: str, cancel: CancelToken) -> Iterator[Event]:
     """Resolve a registry id (converting a GGUF or downloading a Hub id first when needed) and
     load it for chat on ``device`` (auto, cpu or cuda). Yields Progress, then Done(ChatEngine)."""
-    from core.convert import ensure_loadable
+    from core.convert import prepared
     from core.device import choose_device
     from core.registry import Task
 
@@ -406,11 +406,6 @@ def open_model(registry, model_id: str | None, device: str, cancel: CancelToken)
     if entry.task is not Task.TEXT_GENERATION:
         raise BadInput(f"'{entry.name}' is a {entry.task.value} model, not a chat model.",
                        hint="Pick a text-generation model.")
-    ready = entry
-    for ev in ensure_loadable(registry, entry, cancel):
-        if isinstance(ev, Done):
-            ready = ev.result
-        else:
-            yield ev
+    ready = yield from prepared(registry, entry, cancel)
     cancel.raise_if_cancelled()
     yield from ChatEngine.load(ready.load_path, name=entry.name, device=device, cancel=cancel)

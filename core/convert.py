@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -89,6 +89,19 @@ def convert_gguf(registry: Registry, entry: ModelEntry, cancel: CancelToken) -> 
     took = time.perf_counter() - started
     yield Done(result=replace(entry, converted_path=str(target)),
                summary=f"Converted '{entry.name}' in {took:.0f} s.")
+
+
+def prepared(registry: Registry, entry: ModelEntry, cancel: CancelToken
+             ) -> Generator[Event, None, ModelEntry]:
+    """Relay what ``ensure_loadable`` reports and return the entry it made loadable:
+    ``ready = yield from prepared(registry, entry, cancel)``."""
+    ready = entry
+    for ev in ensure_loadable(registry, entry, cancel):
+        if isinstance(ev, Done):
+            ready = ev.result
+        else:
+            yield ev
+    return ready
 
 
 def ensure_loadable(registry: Registry, entry: ModelEntry, cancel: CancelToken) -> Iterator[Event]:

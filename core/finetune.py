@@ -736,7 +736,7 @@ class _RunFile:
 # ---- base model --------------------------------------------------------------------------------
 def _resolve_base(registry, config: FinetuneConfig, cancel: CancelToken) -> Iterator[Event]:
     """Yield conversion/download events; Done(result=(entry, local folder))."""
-    from core.convert import ensure_loadable
+    from core.convert import prepared
     from core.registry import Format, Task
 
     want = Task.TEXT_CLASSIFICATION if config.task == "classification" else Task.TEXT_GENERATION
@@ -752,12 +752,7 @@ def _resolve_base(registry, config: FinetuneConfig, cancel: CancelToken) -> Iter
         raise BadInput(f"'{entry.name}' is a {entry.task.value} model, not a language model "
                        "that generates text.", hint="Pick a text-generation model such as "
                                                     "SmolLM2-135M-Instruct.")
-    ready = entry
-    for ev in ensure_loadable(registry, entry, cancel):
-        if isinstance(ev, Done):
-            ready = ev.result
-        else:
-            yield ev
+    ready = yield from prepared(registry, entry, cancel)
     folder = Path(ready.load_path)
     if not folder.is_dir():
         raise ModelUnavailable(f"The files of '{entry.name}' are missing: {folder}")

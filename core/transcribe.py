@@ -722,7 +722,7 @@ def _registry(registry):
 
 
 def _resolve_faster(model: str, registry, cancel: CancelToken) -> Iterator[Event]:
-    from core.convert import ensure_loadable
+    from core.convert import prepared
     from core.registry import Format, Task
 
     registry = _registry(registry)
@@ -733,12 +733,7 @@ def _resolve_faster(model: str, registry, cancel: CancelToken) -> Iterator[Event
     if entry.format is Format.WHISPER_PT:
         raise BadInput(f"'{entry.name}' is an openai-whisper checkpoint.",
                        hint="Choose the openai-whisper engine for it.")
-    ready = entry
-    for ev in ensure_loadable(registry, entry, cancel):
-        if isinstance(ev, Done):
-            ready = ev.result
-        else:
-            yield ev
+    ready = yield from prepared(registry, entry, cancel)
     if ready.format is not Format.CT2:
         raise BadInput(f"'{entry.name}' is not a CTranslate2 model, which faster-whisper needs.",
                        hint="Pick a faster-whisper model (e.g. Systran/faster-whisper-base.en), "
