@@ -183,15 +183,12 @@ def test_minilm_classifier_on_sst2_beats_chance_on_held_out_rows(shared_eval, tm
                             device="cpu")
     preview = preview_data(config)
     assert preview.label_counts.keys() == {"0", "1"} and preview.columns == ("text", "label")
-    started = time.perf_counter()
-    _events, result = run_all(config, home)
-    took = time.perf_counter() - started
+    _events, result = run_all(config, home)  # ~1 min on 2 idle cores
     assert result.metrics["accuracy"] > 0.65 and 0 < result.metrics["f1_macro"] <= 1
     meta = json.loads((Path(result.path) / META_FILE).read_text())
     assert meta["task"] == "text-classification" and meta["labels"] == ["0", "1"]
     accuracy = held_out_accuracy(Path(result.path), held_out)
     assert accuracy > 0.65, accuracy
-    assert took < 300
 
 
 def held_out_accuracy(folder: Path, rows: list[list[str]]) -> float:
