@@ -18,10 +18,12 @@ queue and run.json updates inside both.
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
 import random
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -75,7 +77,7 @@ def run_app(args) -> dict:
     from core.paths import AppHome
     from core.registry import Registry
 
-    home = AppHome(Path(tempfile.mkdtemp(prefix="bench-ft-app-"))).ensure()
+    home = AppHome(Path(tempfile.mkdtemp(prefix="app-", dir=args.work))).ensure()
     config = FinetuneConfig(**settings(args))
     result = None
     ends = []
@@ -111,7 +113,7 @@ def run_plain(args) -> dict:
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
-    out_dir = tempfile.mkdtemp(prefix="bench-ft-plain-")
+    out_dir = tempfile.mkdtemp(prefix="plain-", dir=args.work)
     tok = AutoTokenizer.from_pretrained(args.base)
     if tok.pad_token_id is None:
         tok.pad_token = tok.eos_token
@@ -190,13 +192,16 @@ def main() -> None:
     parser.add_argument("--variant", choices=("app", "plain"), help=argparse.SUPPRESS)
     parser.add_argument("--base", help=argparse.SUPPRESS)
     parser.add_argument("--data", help=argparse.SUPPRESS)
+    parser.add_argument("--work", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.variant:
         child(args)
         return
 
     base = converted_smollm2()
-    data = Path(tempfile.mkdtemp(prefix="bench-ft-data-")) / "shakespeare.txt"
+    work = Path(tempfile.mkdtemp(prefix="bench-finetune-"))
+    atexit.register(shutil.rmtree, work, True)  # data, runs and checkpoints of every variant
+    data = work / "shakespeare.txt"
     data.write_text(DATA.read_text(encoding="utf-8")[: args.kb * 1000], encoding="utf-8")
     print(f"SmolLM2-135M-Instruct (converted: {base})")
     print(f"LoRA r=8 q/v, {args.kb} KB of tiny_shakespeare, {args.chunk}-token chunks, batch "
@@ -207,7 +212,8 @@ def main() -> None:
         order += ["app", "plain"] if r % 2 == 0 else ["plain", "app"]
     for variant in order:
         cmd = [sys.executable, __file__, "--variant", variant, "--base", base, "--data", str(data),
-               "--steps", str(args.steps), "--batch", str(args.batch), "--chunk", str(args.chunk)]
+               "--work", str(work), "--steps", str(args.steps), "--batch", str(args.batch),
+               "--chunk", str(args.chunk)]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
         if proc.returncode or not lines:
