@@ -149,30 +149,25 @@ class MainWindow(QMainWindow):
                 from gui.panels.transcribe import TranscribePanel
 
                 widget = TranscribePanel(self.ctx)
-                models = self.page("models")
-                models.entries_changed.connect(widget.set_models)
-                if models.entries:
-                    widget.set_models(models.entries)
             elif key == "finetune":
                 from gui.panels.finetune import FinetunePanel
 
                 widget = FinetunePanel(self.ctx)
-                models = self.page("models")
-                models.entries_changed.connect(widget.set_models)
-                widget.set_models(models.entries)
                 widget.connect_try(self.try_model)
             elif key == "chat":
                 from gui.panels.chat import ChatPanel
 
                 widget = ChatPanel(self.ctx)
-                models = self.page("models")
-                models.entries_changed.connect(widget.set_models)
-                if models.entries:
-                    widget.set_models(models.entries)
             else:
                 from gui.panels.coming import ComingPanel
 
                 widget = ComingPanel(PAGE_TITLES[key], COMING[key])
+            if key != "models" and hasattr(widget, "set_models"):
+                # pages that pick models follow the one list the Models page scans
+                models = self.page("models")
+                models.entries_changed.connect(widget.set_models)
+                if models.entries:
+                    widget.set_models(models.entries)
             widget.setObjectName(f"page-{key}")
             index = PAGES.index(key)
             placeholder = self.stack.widget(index)
