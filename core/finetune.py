@@ -759,9 +759,10 @@ def _resolve_base(registry, config: FinetuneConfig, cancel: CancelToken) -> Iter
     yield Done(result=(entry, folder))
 
 
-def adapter_base(folder: str | Path) -> Path | None:
+def adapter_base(folder: str | Path, registry=None) -> Path | None:
     """For a LoRA adapter folder: the local folder of its base model; None if not an adapter.
-    ModelUnavailable when the base is not on this machine."""
+    A base named by Hub id is looked up in ``registry`` (a bundled pack may hold it), then in the
+    Hugging Face cache. ModelUnavailable when the base is not on this machine."""
     folder = Path(folder)
     cfg = folder / ADAPTER_CONFIG
     if not cfg.is_file():
@@ -775,6 +776,10 @@ def adapter_base(folder: str | Path) -> Path | None:
         raise BadInput(f"The adapter '{folder.name}' does not say which base model it belongs to.")
     if Path(base).expanduser().is_dir():
         return Path(base).expanduser()
+    if registry is not None:
+        for entry in registry.entries():
+            if entry.hub_id == base and entry.load_path and Path(entry.load_path).is_dir():
+                return Path(entry.load_path)
     try:
         from huggingface_hub import snapshot_download
 
@@ -1421,9 +1426,18 @@ def _point_adapter_at(folder: Path, base_folder: Path) -> None:
 
 
 # ---- using trained models ----------------------------------------------------------------------
-def load_trained(path: str | Path, device: str = "cpu"):
+def _is_seq_cls_adapter(folder: Path) -> bool:
+    try:
+        cfg = json.loads((folder / ADAPTER_CONFIG).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return cfg.get("task_type") == "SEQ_CLS"
+
+
+def load_trained(path: str | Path, device: str = "cpu", base: Path | None = None):
     """(model, tokenizer) of a trained folder for inference: full weights, or a LoRA adapter applied
-    to (and merged into) its base. The task comes from workbench.json or the folder's config."""
+    to (and merged into) its base (``base``, else the one its adapter config names). The task comes
+    from workbench.json or the folder's config; the tokenizer from the folder, else the base."""
     from core.registry import META_FILE
 
     path = Path(path)
@@ -1438,13 +1452,15 @@ def load_trained(path: str | Path, device: str = "cpu"):
         AutoTokenizer,
     )
 
-    base = adapter_base(path)
-    classify = meta.get("task") == "text-classification" or (
-        base is None and any(a.endswith("ForSequenceClassification") for a in
-                             (AutoConfig.from_pretrained(path).architectures or [])))
+    base = base or adapter_base(path)
+    classify = meta.get("task") == "text-classification" or _is_seq_cls_adapter(path) or (
+        (path / "config.json").is_file() and any(
+            a.endswith("ForSequenceClassification") for a in
+            (AutoConfig.from_pretrained(path).architectures or [])))
     auto = AutoModelForSequenceClassification if classify else AutoModelForCausalLM
     dtype = torch.float32 if device == "cpu" else torch.bfloat16
-    tokenizer = AutoTokenizer.from_pretrained(path)
+    has_tokenizer = any((path / f).is_file() for f in ("tokenizer.json", "tokenizer_config.json"))
+    tokenizer = AutoTokenizer.from_pretrained(path if has_tokenizer or base is None else base)
     if base is None:
         model = auto.from_pretrained(path, dtype=dtype)
     else:

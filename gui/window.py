@@ -24,13 +24,6 @@ PAGE_TITLES = {
     "finetune": "Fine-tune",
     "models": "Models",
 }
-COMING = {
-    "classify": "Sentiment and any sequence-classification model, for one text or a whole file, "
-                "with per-label probabilities. Coming soon; models you train for classification "
-                "on the Fine-tune page already appear on the Models page.",
-}
-
-
 def device_probe(preference: str, cancel):
     """Core call wrapped as a job: imports torch off the GUI thread."""
     from core.device import choose_device
@@ -128,12 +121,8 @@ class MainWindow(QMainWindow):
 
     def try_model(self, page: str, model_id: str) -> None:
         """Open a (just trained) model in Chat or Classify."""
-        if page == "chat":
-            self.show_page("chat")
-            self.page("chat").select_model(model_id)
-        else:
-            self.notify.show_info("The Classify panel is not here yet: the model is in the "
-                                  "Models list and in `main.py models`.")
+        self.show_page(page)
+        self.page(page).select_model(model_id)
 
     def current_page(self) -> str:
         return PAGES[self.stack.currentIndex()]
@@ -158,10 +147,12 @@ class MainWindow(QMainWindow):
                 from gui.panels.chat import ChatPanel
 
                 widget = ChatPanel(self.ctx)
-            else:
-                from gui.panels.coming import ComingPanel
+            elif key == "classify":
+                from gui.panels.classify import ClassifyPanel
 
-                widget = ComingPanel(PAGE_TITLES[key], COMING[key])
+                widget = ClassifyPanel(self.ctx)
+            else:
+                raise ValueError(f"no page '{key}' (pages: {', '.join(PAGES)})")
             if key != "models" and hasattr(widget, "set_models"):
                 # pages that pick models follow the one list the Models page scans
                 models = self.page("models")

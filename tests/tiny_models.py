@@ -53,3 +53,23 @@ def tiny_distilbert_classifier(folder: Path, labels=("negative", "positive")) ->
                            label2id={l: i for i, l in enumerate(labels)})
     DistilBertForSequenceClassification(cfg).save_pretrained(folder)
     return folder
+
+
+def tiny_bert_masked_lm(folder: Path) -> Path:
+    """A 2-layer BERT masked LM with a word-level WordPiece vocabulary (it has a [MASK] token)."""
+    import torch
+    from tokenizers import BertWordPieceTokenizer
+    from transformers import BertConfig, BertForMaskedLM, PreTrainedTokenizerFast
+
+    words = sorted({w.strip(",.?").lower() for line in CORPUS for w in line.split()} - {""})
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ",", ".", "?"] + words
+    wordpiece = BertWordPieceTokenizer({w: i for i, w in enumerate(vocab)}, lowercase=True)
+    tok = PreTrainedTokenizerFast(tokenizer_object=wordpiece._tokenizer, unk_token="[UNK]",
+                                  pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]",
+                                  mask_token="[MASK]", model_max_length=64)
+    tok.save_pretrained(folder)
+    torch.manual_seed(0)
+    cfg = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2,
+                     num_attention_heads=2, intermediate_size=64, max_position_embeddings=64)
+    BertForMaskedLM(cfg).save_pretrained(folder)
+    return folder

@@ -22,6 +22,7 @@ from core.events import Done, Event, Progress
 from core.history import Conversation, HistoryStore, Message, title_from
 from core.registry import ModelEntry, Task
 from gui.context import AppContext
+from gui.progress import show_progress
 from gui.workers import Job
 
 EngineLoader = Callable[[str, str, CancelToken], Iterator[Event]]
@@ -453,13 +454,7 @@ class ChatPanel(QWidget):
 
     def _on_load_event(self, ev: Event) -> None:
         if isinstance(ev, Progress):
-            frac = ev.fraction
-            if frac is None:
-                self.load_progress.setRange(0, 0)
-            else:
-                self.load_progress.setRange(0, 100)
-                self.load_progress.setValue(int(frac * 100))
-            self.load_progress.setFormat(ev.stage)
+            show_progress(self.load_progress, ev, ev.stage)
             self.model_status.setText(ev.stage + "…")
         elif isinstance(ev, Done):
             self.engine = ev.result

@@ -12,6 +12,7 @@ from core.errors import WorkbenchError
 from core.events import Done, Progress
 from core.registry import SOURCE_LABELS, Format, ModelEntry, Source, Task
 from gui.context import AppContext
+from gui.progress import show_progress
 from gui.workers import Job
 
 COLUMNS = ("Name", "Task", "Format", "Source", "Size", "Location")
@@ -320,14 +321,8 @@ class ModelsPanel(QWidget):
 
     def _on_job_event(self, ev) -> None:
         if isinstance(ev, Progress):
-            frac = ev.fraction
-            if frac is None:
-                self.progress.setRange(0, 0)
-            else:
-                self.progress.setRange(0, 1000)
-                self.progress.setValue(int(frac * 1000))
-            self.progress.setFormat(f"{ev.stage}  %p%")
-            self.progress_label.setText(ev.stage if frac is None else self.job.name)
+            show_progress(self.progress, ev, f"{ev.stage}  %p%")
+            self.progress_label.setText(ev.stage if ev.fraction is None else self.job.name)
         elif isinstance(ev, Done):
             if ev.summary:
                 self.ctx.notify.show_info(ev.summary)

@@ -1,0 +1,474 @@
+"""Text classification (per-label probabilities for one text or a whole file) and fill-mask.
+
+``open_classifier`` resolves a registry id (the bundled sentiment model, an HF folder, a Hub id, or
+a run of the Fine-tune page, LoRA adapters included) and yields Progress, then Done with a
+``Classifier`` or, for masked-LM models, a ``FillMasker``. ``Classifier.classify`` yields one
+``BatchResult`` per batch so a table can fill in while the rest runs, and stops at the next batch
+when cancelled; ``read_table`` and ``export_csv`` handle the files.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from core.cancel import CancelToken
+from core.errors import BadInput, OutOfMemory
+from core.events import Done, Event, Progress
+
+DEFAULT_CLASSIFY_MODEL = "sentiment-minilm"
+SORT_WINDOW = 8  # batches: texts are sorted by length within this many batches (less padding)
+TEXT_COLUMNS = ("text", "sentence", "sentence1", "content", "review", "document", "input")
+MASK_SPELLINGS = ("[MASK]", "<mask>")
+
+
+# ---- results -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Prediction:
+    text: str
+    label: str
+    score: float
+    scores: dict[str, float]  # every label's probability, in the model's label order
+    truncated: bool = False  # longer than the model reads: only the start was classified
+
+    def to_json(self) -> dict:
+        return {"text": self.text, "label": self.label, "score": round(self.score, 6),
+                "scores": {k: round(v, 6) for k, v in self.scores.items()},
+                "truncated": self.truncated}
+
+
+@dataclass(frozen=True)
+class BatchResult(Event):
+    """Predictions for ``indices`` (positions in the input list), after each batch."""
+    indices: tuple[int, ...]
+    predictions: tuple[Prediction, ...]
+    done: int
+    total: int
+
+
+@dataclass(frozen=True)
+class MaskFill:
+    token: str
+    score: float
+    sequence: str  # the input with this token in the mask's place
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    kind: str  # "classifier" | "fill-mask"
+    labels: tuple[str, ...]
+    max_length: int
+    device: str
+    seconds: float
+    note: str = ""
+
+
+# ---- models ------------------------------------------------------------------------------------
+def _max_length(model, tokenizer) -> int:
+    limits = [int(tokenizer.model_max_length)] if 0 < tokenizer.model_max_length < 1_000_000 else []
+    pos = getattr(model.config, "max_position_embeddings", None)
+    if isinstance(pos, int) and pos > 0:
+        limits.append(pos - 2 if getattr(model.config, "model_type", "") in ("roberta", "xlm-roberta",
+                                                                            "camembert") else pos)
+    return min(limits) if limits else 512
+
+
+def _truncated_flags(tokenizer, enc, texts: list[str], max_length: int) -> list[bool]:
+    encodings = getattr(enc, "encodings", None)
+    if encodings:  # fast tokenizers keep what truncation cut off
+        return [bool(e.overflowing) for e in encodings]
+    lengths = enc["attention_mask"].sum(dim=1).tolist()
+    return [n >= max_length and len(tokenizer(t)["input_ids"]) > max_length
+            for n, t in zip(lengths, texts)]
+
+
+class Classifier:
+    """A sequence-classification model ready for inference (LoRA adapters merged in)."""
+
+    kind = "classifier"
+
+    def __init__(self, model, tokenizer, info: ModelInfo) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.info = info
+        self.labels = list(info.labels)
+
+    @property
+    def device(self):
+        return next(self.model.parameters()).device
+
+    def predict(self, texts: list[str]) -> list[Prediction]:
+        """One batch, in order."""
+        import torch
+
+        if not texts:
+            return []
+        enc = self.tokenizer(texts, truncation=True, max_length=self.info.max_length,
+                             padding=True, return_tensors="pt")
+        truncated = _truncated_flags(self.tokenizer, enc, texts, self.info.max_length)
+        inputs = {k: v.to(self.device) for k, v in enc.items()
+                  if k in ("input_ids", "attention_mask", "token_type_ids")}
+        try:
+            with torch.inference_mode():
+                logits = self.model(**inputs).logits
+        except torch.OutOfMemoryError as exc:
+            raise OutOfMemory("Not enough memory to classify this batch.",
+                              hint="Lower the batch size, or use the CPU.") from exc
+        if self.model.config.problem_type == "multi_label_classification":
+            probs = torch.sigmoid(logits.float())
+        else:
+            probs = torch.softmax(logits.float(), dim=-1)
+        out = []
+        for text, row, cut in zip(texts, probs.cpu().tolist(), truncated):
+            best = max(range(len(row)), key=row.__getitem__)
+            out.append(Prediction(text, self.labels[best], row[best],
+                                  dict(zip(self.labels, row)), cut))
+        return out
+
+    def classify(self, texts: list[str], cancel: CancelToken, batch_size: int = 32
+                 ) -> Iterator[Event]:
+        """BatchResult after every batch (texts sorted by length within a window of batches, so
+        less padding is computed), then Done(list of Prediction in input order)."""
+        if batch_size < 1:
+            raise BadInput("The batch size must be at least 1.")
+        total = len(texts)
+        results: list[Prediction | None] = [None] * total
+        done = 0
+        started = time.perf_counter()
+        window = batch_size * SORT_WINDOW
+        yield Progress("Classifying", 0, total)
+        for w0 in range(0, total, window):
+            order = sorted(range(w0, min(total, w0 + window)), key=lambda i: len(texts[i]))
+            for b0 in range(0, len(order), batch_size):
+                cancel.raise_if_cancelled()
+                idx = order[b0:b0 + batch_size]
+                preds = self.predict([texts[i] for i in idx])
+                for i, p in zip(idx, preds):
+                    results[i] = p
+                done += len(idx)
+                yield BatchResult(tuple(idx), tuple(preds), done, total)
+                yield Progress("Classifying", done, total)
+        took = time.perf_counter() - started
+        rate = f" ({total / took:.0f} texts/s)" if took > 0 and total else ""
+        yield Done(result=results, summary=f"Classified {total} text(s) in {took:.1f} s{rate}.")
+
+
+class FillMasker:
+    """A masked-LM model: the top-k tokens for each mask in a text."""
+
+    kind = "fill-mask"
+
+    def __init__(self, model, tokenizer, info: ModelInfo) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.info = info
+        self.mask_token = tokenizer.mask_token
+        self._special = sorted(set(tokenizer.all_special_ids))
+
+    def prepare(self, text: str) -> str:
+        """The text with any usual mask spelling turned into this model's mask token."""
+        for spelling in MASK_SPELLINGS:
+            if spelling != self.mask_token:
+                text = text.replace(spelling, self.mask_token)
+        if not text.strip():
+            raise BadInput("The text is empty.")
+        if self.mask_token not in text:
+            raise BadInput(f"The text has no {self.mask_token}.",
+                           hint=f"Put {self.mask_token} where the model should fill in a word.")
+        return text
+
+    def fill(self, text: str, top_k: int = 5) -> list[list[MaskFill]]:
+        """For each mask, in order: the ``top_k`` candidates with their probabilities."""
+        import torch
+
+        text = self.prepare(text)
+        enc = self.tokenizer(text, truncation=True, max_length=self.info.max_length,
+                             return_tensors="pt")
+        ids = enc["input_ids"][0]
+        positions = (ids == self.tokenizer.mask_token_id).nonzero().flatten().tolist()
+        if not positions:
+            raise BadInput("The mask falls after the part of the text the model reads.",
+                           hint="Shorten the text.")
+        inputs = {k: v.to(next(self.model.parameters()).device) for k, v in enc.items()
+                  if k in ("input_ids", "attention_mask", "token_type_ids")}
+        with torch.inference_mode():
+            logits = self.model(**inputs).logits[0]
+        out = []
+        for pos in positions:
+            probs = torch.softmax(logits[pos].float(), dim=-1)
+            probs[self._special] = 0.0  # [CLS], [PAD], [MASK]... are never a useful answer
+            top = torch.topk(probs, min(top_k, probs.numel() - len(self._special)))
+            fills = []
+            for score, tok_id in zip(top.values.tolist(), top.indices.tolist()):
+                token = self.tokenizer.decode([tok_id]).strip()
+                filled = ids.clone()
+                filled[pos] = tok_id
+                seq = self.tokenizer.decode(filled, skip_special_tokens=True).strip()
+                fills.append(MaskFill(token, score, seq))
+            out.append(fills)
+        return out
+
+
+def _architectures(folder: Path) -> list[str]:
+    try:
+        cfg = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return []
+    return list(cfg.get("architectures") or [])
+
+
+def _adapter_task(folder: Path) -> str | None:
+    """peft's task type of a LoRA adapter folder ("SEQ_CLS", "CAUSAL_LM", ...); None if none."""
+    try:
+        cfg = json.loads((folder / "adapter_config.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BadInput(f"The adapter config of '{folder.name}' is unreadable: {exc}") from exc
+    return str(cfg.get("task_type") or "")
+
+
+def _not_a_classifier(name: str, what: str) -> BadInput:
+    return BadInput(f"'{name}' is {what}, not a text classifier.",
+                    hint="Pick a text-classification model, or train one from it on the "
+                         "Fine-tune page (task: text classification).")
+
+
+def load_classifier(folder: str | Path, *, name: str, device: str = "cpu", registry=None,
+                    kind: str | None = None) -> Classifier | FillMasker:
+    """Load a local folder: a classifier (full weights or a LoRA adapter on its base), or a
+    masked LM. ``kind`` forces "classifier" or "fill-mask"; else it comes from the folder."""
+    import torch
+    from transformers import AutoModelForMaskedLM, AutoModelForSequenceClassification, AutoTokenizer
+
+    from core.finetune import adapter_base, load_trained
+    from core.runtime import quiet_transformers
+
+    quiet_transformers()
+    folder = Path(folder)
+    started = time.perf_counter()
+    archs = _architectures(folder)
+    adapter_task = _adapter_task(folder)
+    is_adapter = adapter_task is not None
+    if kind is None:
+        if adapter_task == "SEQ_CLS" or any(a.endswith("ForSequenceClassification") for a in archs):
+            kind = "classifier"
+        elif any(a.endswith(("ForMaskedLM", "ForPreTraining")) for a in archs):
+            kind = "fill-mask"
+        elif archs:
+            raise _not_a_classifier(name, f"a {archs[0]} model")
+        else:
+            raise BadInput(f"'{name}' has no config.json saying what model it is.")
+    note = ""
+    try:
+        if is_adapter:
+            if adapter_task != "SEQ_CLS":
+                raise _not_a_classifier(name, "an adapter for a language model")
+            base = adapter_base(folder, registry)
+            model, tokenizer = load_trained(folder, device, base=base)
+            note = "LoRA adapter"
+        else:
+            tokenizer = AutoTokenizer.from_pretrained(folder)
+            auto = AutoModelForSequenceClassification if kind == "classifier" else AutoModelForMaskedLM
+            dtype = torch.float32 if device == "cpu" else torch.float16
+            model = auto.from_pretrained(folder, dtype=dtype).to(device).eval()
+    except (MemoryError, torch.OutOfMemoryError) as exc:
+        raise OutOfMemory(f"Not enough memory to load '{name}'.",
+                          hint="Pick a smaller model or free some memory.") from exc
+    except (OSError, ValueError, KeyError) as exc:
+        raise BadInput(f"'{name}' cannot be loaded: {exc}") from exc
+    if kind == "fill-mask" and tokenizer.mask_token is None:
+        raise BadInput(f"The tokenizer of '{name}' has no mask token.")
+    id2label = getattr(model.config, "id2label", None) or {}
+    labels = tuple(str(id2label.get(i, id2label.get(str(i), f"LABEL_{i}")))
+                   for i in range(getattr(model.config, "num_labels", len(id2label))))
+    info = ModelInfo(name, kind, labels if kind == "classifier" else (),
+                     _max_length(model, tokenizer), str(next(model.parameters()).device),
+                     time.perf_counter() - started, note)
+    return (Classifier if kind == "classifier" else FillMasker)(model, tokenizer, info)
+
+
+def open_classifier(registry, model_id: str | None, device: str, cancel: CancelToken
+                    ) -> Iterator[Event]:
+    """Resolve ``model_id`` (default: the bundled sentiment model), download or find what it needs,
+    and load it on ``device`` (auto, cpu or cuda). Progress, then Done(Classifier | FillMasker)."""
+    from core.convert import prepared
+    from core.device import choose_device
+    from core.registry import Task
+
+    dev = choose_device(device).torch_device
+    entry = registry.get(model_id or DEFAULT_CLASSIFY_MODEL, task=Task.TEXT_CLASSIFICATION)
+    if entry.task not in (Task.TEXT_CLASSIFICATION, Task.FILL_MASK):
+        raise _not_a_classifier(entry.name, f"a {entry.task.value} model")
+    ready = yield from prepared(registry, entry, cancel)
+    base = _bundled_base(registry, ready)
+    if base is not None:  # the bundled adapter needs its encoder (a pack, or a Hub download)
+        yield from prepared(registry, base, cancel)
+    cancel.raise_if_cancelled()
+    yield Progress("Loading the model", 0, None, entry.name)
+    kind = "fill-mask" if entry.task is Task.FILL_MASK else "classifier"
+    model = load_classifier(ready.load_path, name=entry.name, device=dev, registry=registry,
+                            kind=kind)
+    cancel.raise_if_cancelled()
+    yield Done(result=model, summary=f"Loaded '{entry.name}' in {model.info.seconds:.1f} s.")
+
+
+def _bundled_base(registry, entry):
+    """For an adapter whose base is named by Hub id: the registry entry of that base."""
+    if not entry.load_path:
+        return None
+    cfg = Path(entry.load_path) / "adapter_config.json"
+    if not cfg.is_file():
+        return None
+    try:
+        base = json.loads(cfg.read_text(encoding="utf-8")).get("base_model_name_or_path", "")
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    if not base or Path(base).is_dir():
+        return None
+    from core.registry import Task
+
+    try:
+        return registry.get(base, task=Task.FEATURE_EXTRACTION)
+    except Exception:
+        return None
+
+
+# ---- files -------------------------------------------------------------------------------------
+@dataclass
+class InputTable:
+    """The texts of a .txt (one per line) or CSV/TSV file (one column), with the rows they came
+    from, so an export can add columns to the original table."""
+    path: Path
+    kind: str  # "lines" | "table"
+    encoding: str
+    texts: list[str]
+    columns: list[str] = field(default_factory=list)
+    column: str = ""
+    rows: list[list[str]] = field(default_factory=list)
+    delimiter: str = ","
+    skipped: int = 0  # blank lines, or rows without that column's text
+
+
+def _reader(text: str, path: Path):
+    suffix = path.suffix.lower()
+    if suffix == ".tsv":
+        return csv.reader(io.StringIO(text), delimiter="\t", quoting=csv.QUOTE_NONE), "\t"
+    if suffix == ".csv":
+        try:
+            dialect = csv.Sniffer().sniff(text[:8192], delimiters=",;")
+            return csv.reader(io.StringIO(text), dialect), dialect.delimiter
+        except csv.Error:
+            return csv.reader(io.StringIO(text)), ","
+    raise AssertionError(suffix)
+
+
+def table_columns(path: str | Path) -> list[str]:
+    """The header of a CSV/TSV file ([] for a .txt), for a column picker."""
+    from core.finetune import read_text_file
+
+    p = Path(path)
+    if p.suffix.lower() not in (".csv", ".tsv"):
+        return []
+    text, _enc = read_text_file(p)
+    reader, _d = _reader(text, p)
+    try:
+        return [c.strip().lstrip("\ufeff") for c in next(reader)]
+    except (StopIteration, csv.Error):
+        return []
+
+
+def read_table(path: str | Path, column: str | None = None) -> InputTable:
+    """Texts to classify from a file. BadInput for a missing, binary, empty or unreadable file,
+    or a table without that column (the message lists the columns found)."""
+    from core.finetune import _pick_column, read_text_file
+
+    p = Path(path).expanduser()
+    text, encoding = read_text_file(p)
+    if p.suffix.lower() not in (".csv", ".tsv"):
+        lines = text.splitlines()
+        texts = [ln.strip() for ln in lines if ln.strip()]
+        return InputTable(p, "lines", encoding, texts, skipped=len(lines) - len(texts))
+    reader, delimiter = _reader(text, p)
+    try:
+        header = next(reader)
+        columns = [c.strip().lstrip("\ufeff") for c in header]
+        col = _pick_column(columns, column, TEXT_COLUMNS, "text", p)
+        ci = columns.index(col)
+        rows, texts, skipped = [], [], 0
+        for row in reader:
+            if not any(cell.strip() for cell in row):
+                continue
+            if len(row) <= ci or not row[ci].strip():
+                skipped += 1
+                continue
+            rows.append(row)
+            texts.append(row[ci].strip())
+    except csv.Error as exc:
+        raise BadInput(f"'{p.name}' is not a well-formed table near line {reader.line_num}: "
+                       f"{exc}.") from exc
+    if not texts:
+        raise BadInput(f"'{p.name}' has no text in its column '{col}'.")
+    return InputTable(p, "table", encoding, texts, columns, col, rows, delimiter, skipped)
+
+
+def result_columns(labels: list[str], taken: list[str] = ()) -> list[str]:
+    """The columns an export adds; a name the input already has gets a suffix."""
+    out = []
+    for name in ["predicted_label", "score"] + [f"p_{lab}" for lab in labels]:
+        unique, n = name, 2
+        while unique in taken or unique in out:
+            unique, n = f"{name}_{n}", n + 1
+        out.append(unique)
+    return out
+
+
+def _result_cells(pred: Prediction | None, labels: list[str]) -> list[str]:
+    if pred is None:
+        return [""] * (2 + len(labels))
+    return [pred.label, f"{pred.score:.6f}"] + [f"{pred.scores.get(lab, 0.0):.6f}" for lab in labels]
+
+
+def export_csv(table: InputTable | list[str], predictions: list[Prediction | None],
+               path: str | Path, labels: list[str]) -> Path:
+    """A CSV of the input (every original column, or a ``text`` column) with the predicted label,
+    its score and one probability column per label added. Rows not classified (cancelled) get
+    empty cells. Written to a temporary file, then renamed: a failed export leaves no half file."""
+    path = Path(path)
+    if isinstance(table, InputTable) and table.kind == "table":
+        columns = list(table.columns)
+        body = [(row + [""] * len(columns))[:len(columns)] for row in table.rows]
+    else:
+        columns = ["text"]
+        body = [[t] for t in (table.texts if isinstance(table, InputTable) else table)]
+    header = columns + result_columns(labels, columns)
+    preds = list(predictions) + [None] * (len(body) - len(predictions))
+    tmp = path.with_name(path.name + ".partial")
+    try:
+        with open(tmp, "w", encoding="utf-8", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(header)
+            for cells, pred in zip(body, preds):
+                w.writerow(cells + _result_cells(pred, labels))
+        os.replace(tmp, path)
+    except OSError as exc:
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+        raise BadInput(f"Cannot write '{path}': {exc.strerror or exc}.") from exc
+    return path
+
+
+def label_counts(predictions, labels: list[str]) -> dict[str, int]:
+    counts = dict.fromkeys(labels, 0)
+    for p in predictions:
+        if p is not None:
+            counts[p.label] = counts.get(p.label, 0) + 1
+    return counts
