@@ -131,20 +131,23 @@ class Classifier:
                                   dict(zip(self.labels, row)), cut))
         return out
 
-    def classify(self, texts: list[str], cancel: CancelToken, batch_size: int = 32
-                 ) -> Iterator[Event]:
-        """BatchResult after every batch (texts sorted by length within a window of batches, so
-        less padding is computed), then Done(list of Prediction in input order)."""
+    def classify(self, texts: list[str], cancel: CancelToken, batch_size: int = 32,
+                 sort_window: int = SORT_WINDOW) -> Iterator[Event]:
+        """BatchResult after every batch (texts sorted by length within ``sort_window`` batches,
+        so less padding is computed; 1 keeps the input order), then Done(list of Prediction in
+        input order)."""
         if batch_size < 1:
             raise BadInput("The batch size must be at least 1.")
         total = len(texts)
         results: list[Prediction | None] = [None] * total
         done = 0
         started = time.perf_counter()
-        window = batch_size * SORT_WINDOW
+        window = batch_size * max(1, sort_window)
         yield Progress("Classifying", 0, total)
         for w0 in range(0, total, window):
-            order = sorted(range(w0, min(total, w0 + window)), key=lambda i: len(texts[i]))
+            order = list(range(w0, min(total, w0 + window)))
+            if sort_window > 1:
+                order.sort(key=lambda i: len(texts[i]))
             for b0 in range(0, len(order), batch_size):
                 cancel.raise_if_cancelled()
                 idx = order[b0:b0 + batch_size]
@@ -312,9 +315,8 @@ def open_classifier(registry, model_id: str | None, device: str, cancel: CancelT
         yield from prepared(registry, base, cancel)
     cancel.raise_if_cancelled()
     yield Progress("Loading the model", 0, None, entry.name)
-    kind = "fill-mask" if entry.task is Task.FILL_MASK else "classifier"
-    model = load_classifier(ready.load_path, name=entry.name, device=dev, registry=registry,
-                            kind=kind)
+    # what the folder's config says wins (a Hub id typed by hand has no known task)
+    model = load_classifier(ready.load_path, name=entry.name, device=dev, registry=registry)
     cancel.raise_if_cancelled()
     yield Done(result=model, summary=f"Loaded '{entry.name}' in {model.info.seconds:.1f} s.")
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QFrame, QGridLayout,
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QGridLayout,
                                QHBoxLayout, QHeaderView, QLabel, QPlainTextEdit, QProgressBar,
-                               QPushButton, QSpinBox, QSplitter, QTableView, QTabWidget,
-                               QVBoxLayout, QWidget)
+                               QPushButton, QSpinBox, QSplitter, QTableView, QTableWidget,
+                               QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget)
 
 from core.cancel import CancelToken
 from core.classify import (DEFAULT_CLASSIFY_MODEL, BatchResult, InputTable, Prediction,
@@ -256,7 +256,20 @@ class ClassifyPanel(QWidget):
         slay.addWidget(self.notice)
         slay.addWidget(self.result_title)
         slay.addWidget(self.bars)
-        slay.addStretch(1)
+        self.recent = QTableWidget(0, 3)
+        self.recent.setHorizontalHeaderLabels(["Recent texts", "Label", "Score"])
+        self.recent.verticalHeader().hide()
+        self.recent.setEditTriggers(QAbstractItemView.NoEditTriggers)
+        self.recent.setSelectionBehavior(QAbstractItemView.SelectRows)
+        self.recent.setWordWrap(False)
+        rh = self.recent.horizontalHeader()
+        rh.setSectionResizeMode(0, QHeaderView.Stretch)
+        rh.setSectionResizeMode(1, QHeaderView.ResizeToContents)
+        rh.setSectionResizeMode(2, QHeaderView.ResizeToContents)
+        self.recent.setToolTip("Double-click a row to put its text back in the box")
+        self.recent.cellDoubleClicked.connect(
+            lambda r, _c: self.input.setPlainText(self.recent.item(r, 0).toolTip()))
+        slay.addWidget(self.recent, 1)
 
         # ---- file ----
         self.open_button = QPushButton("Open file…")
@@ -318,10 +331,6 @@ class ClassifyPanel(QWidget):
         lay.addWidget(title)
         lay.addLayout(bar)
         lay.addWidget(self.model_status)
-        sep = QFrame()
-        sep.setFrameShape(QFrame.HLine)
-        sep.setObjectName("sep")
-        lay.addWidget(sep)
         lay.addWidget(self.tabs, 1)
         self.setAcceptDrops(True)
 
@@ -494,6 +503,7 @@ class ClassifyPanel(QWidget):
             pred = ev.result
             self.result_title.setText(f"<b>{pred.label}</b> &nbsp; {pred.score * 100:.1f} %")
             self.bars.show_prediction(pred)
+            self._add_recent(pred)
             if pred.truncated:
                 self.notice.setText(f"The text is longer than the model reads "
                                     f"({self.model.info.max_length} tokens): only its start was "
@@ -510,6 +520,19 @@ class ClassifyPanel(QWidget):
             rows = [(f.token, f.score) for fills in masks[:1] for f in fills]
             self.bars.show_rows(rows)
         self._text_result = ev.result
+
+    def _add_recent(self, pred: Prediction) -> None:
+        self.recent.insertRow(0)
+        short = " ".join(pred.text.split())
+        item = QTableWidgetItem(short if len(short) <= 200 else short[:200] + "…")
+        item.setToolTip(pred.text)
+        self.recent.setItem(0, 0, item)
+        self.recent.setItem(0, 1, QTableWidgetItem(pred.label))
+        score = QTableWidgetItem(f"{pred.score:.3f}")
+        score.setTextAlignment(int(Qt.AlignRight | Qt.AlignVCenter))
+        self.recent.setItem(0, 2, score)
+        while self.recent.rowCount() > 50:
+            self.recent.removeRow(self.recent.rowCount() - 1)
 
     def _on_text_finished(self) -> None:
         self.text_job = None

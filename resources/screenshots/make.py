@@ -3,6 +3,7 @@
     xvfb-run -a -s "-screen 0 1280x860x24" .venv/bin/python resources/screenshots/make.py chat
     xvfb-run -a -s "-screen 0 1280x860x24" .venv/bin/python resources/screenshots/make.py transcribe
     xvfb-run -a -s "-screen 0 1280x860x24" .venv/bin/python resources/screenshots/make.py finetune
+    xvfb-run -a -s "-screen 0 1280x860x24" .venv/bin/python resources/screenshots/make.py classify
 
 (the transcribe shot reads demo recordings from ../shared/eval/speech beside a development checkout)
 
@@ -97,12 +98,48 @@ def finetune(win: MainWindow, done) -> None:
     panel.start(config)
 
 
+def classify(win: MainWindow, done) -> None:
+    """Two pictures: one text with its label bars, then a file's table and label counts (the
+    first 400 sentences of ../shared/eval/sst2_dev.tsv, shown as a demo only)."""
+    import tempfile
+
+    rows = (ROOT.parent / "shared" / "eval" / "sst2_dev.tsv").read_text().splitlines()[:401]
+    data = Path(tempfile.mkdtemp()) / "reviews.tsv"
+    data.write_text("\n".join(rows) + "\n")
+    panel = win.page("classify")
+    win.show_page("classify")
+    panel.select_model("sentiment-minilm")
+    panel.input.setPlainText("The acting is superb and the story kept me hooked until the very "
+                             "last scene, although the middle drags a little.")
+
+    def text_done(_result):
+        panel.text_finished.disconnect(text_done)
+        QTimer.singleShot(300, lambda: (done("classify"), run_file()))
+
+    def run_file():
+        panel.tabs.setCurrentIndex(1)
+        panel.open_file(str(data))
+        panel.batch_finished.connect(file_done)
+        panel.classify_file()
+
+    def file_done(_preds):
+        panel.batch_finished.disconnect(file_done)
+        panel.view.selectRow(2)
+        QTimer.singleShot(300, lambda: done("classify-file"))
+
+    panel.text_finished.connect(text_done)
+    panel.classify_text()
+
+
+SHOTS = {"classify": ["classify", "classify-file"]}  # what each name saves
+
+
 def main() -> int:
     which = [w.replace("finetune-smollm2", "finetune") for w in sys.argv[1:]] or ["chat"]
     app = make_app()
     win = MainWindow(AppHome.default())
     win.resize(1100, 720)
-    pending = list(which)
+    pending = [shot for name in which for shot in SHOTS.get(name, [name])]
 
     def done(name: str) -> None:
         win.grab().save(str(OUT / f"{name}.png"))
@@ -114,7 +151,8 @@ def main() -> int:
     def start():
         win.start_background()
         for name in which:
-            {"chat": chat, "transcribe": transcribe, "finetune": finetune}[name](win, done)
+            {"chat": chat, "transcribe": transcribe, "finetune": finetune,
+             "classify": classify}[name](win, done)
 
     win.first_painted.connect(lambda: QTimer.singleShot(0, start))
     win.show()

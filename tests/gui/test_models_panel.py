@@ -22,8 +22,10 @@ def test_lists_packs_and_filters_by_task(qtbot, window):
     panel.task_filter.setCurrentIndex(panel.task_filter.findData("speech-recognition"))
     assert "Whisper tiny.en" in _names(panel) and "SmolLM2-135M-Instruct" not in _names(panel)
     panel.task_filter.setCurrentIndex(0)
-    panel.search.setText("minilm")
-    assert _names(panel) == ["all-MiniLM-L6-v2"]
+    panel.search.setText("minilm")  # the pack, and the sentiment model made from it
+    assert _names(panel) == ["Sentiment (MiniLM, SST-2)", "all-MiniLM-L6-v2"]
+    panel.task_filter.setCurrentIndex(panel.task_filter.findData("text-classification"))
+    assert _names(panel)[0] == "Sentiment (MiniLM, SST-2)"
 
 
 def test_add_folder_through_the_dialog_then_remove(qtbot, window, tiny_gpt2_dir, monkeypatch):
