@@ -117,7 +117,7 @@ class Classifier:
         try:
             with torch.inference_mode():
                 logits = self.model(**inputs).logits
-        except torch.OutOfMemoryError as exc:
+        except (MemoryError, torch.OutOfMemoryError) as exc:
             raise OutOfMemory("Not enough memory to classify this batch.",
                               hint="Lower the batch size, or use the CPU.") from exc
         if self.model.config.problem_type == "multi_label_classification":

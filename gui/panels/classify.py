@@ -5,6 +5,7 @@ fills in batch by batch; Cancel keeps what is done, and Export writes it with th
 """
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from gui.workers import Job
 ModelLoader = Callable[[str, str, CancelToken], Iterator[Event]]
 FILE_FILTER = "Texts and tables (*.txt *.csv *.tsv);;All files (*)"
 COLUMNS = ("#", "Text", "Label", "Score")
+CHART_EVERY_S = 0.2  # the label chart redraws at most this often while a file runs
 
 
 def default_loader(ctx: AppContext) -> ModelLoader:
@@ -200,6 +202,8 @@ class ClassifyPanel(QWidget):
         self.table: InputTable | None = None
         self.labels: list[str] = []
         self._text_result = None
+        self._counts: dict[str, int] = {}
+        self._chart_at = 0.0
         self._after_load: Callable[[], None] | None = None
         self._closed = False
 
@@ -615,7 +619,9 @@ class ClassifyPanel(QWidget):
         model, texts, size = self.model, list(self.table.texts), self.batch_size.value()
         self.results.clear_results()
         self.labels = list(model.labels)
-        self.chart.set_counts(dict.fromkeys(self.labels, 0))
+        self._counts = dict.fromkeys(self.labels, 0)
+        self._chart_at = 0.0
+        self.chart.set_counts(self._counts)
         self.batch_job = self.ctx.runner.start(
             f"Classifying {self.table.path.name}", lambda c: model.classify(texts, c, size))
         self.batch_job.event.connect(self._on_batch_event)
@@ -628,7 +634,12 @@ class ClassifyPanel(QWidget):
     def _on_batch_event(self, ev: Event) -> None:
         if isinstance(ev, BatchResult):
             self.results.set_batch(ev.indices, ev.predictions)
-            self.chart.set_counts(label_counts(self.results.preds, self.labels))
+            for p in ev.predictions:
+                self._counts[p.label] = self._counts.get(p.label, 0) + 1
+            now = time.monotonic()
+            if now - self._chart_at > CHART_EVERY_S or ev.done == ev.total:
+                self._chart_at = now
+                self.chart.set_counts(self._counts)
         elif isinstance(ev, Progress):
             show_progress(self.batch_progress, ev, f"{int(ev.done):,} / {int(ev.total or 0):,} texts")
         elif isinstance(ev, Done):
@@ -647,6 +658,7 @@ class ClassifyPanel(QWidget):
 
     def _on_batch_finished(self) -> None:
         self.batch_job = None
+        self.chart.set_counts(label_counts(self.results.preds, self.labels))
         self._update_buttons()
         self.batch_finished.emit(list(self.results.preds))
 

@@ -138,3 +138,19 @@ def test_window_try_opens_classify_with_the_model(qtbot, window, page):
     window.try_model(page, "sentiment-minilm")
     assert window.current_page() == "classify"
     assert window.page("classify").model_box.currentData() == "sentiment-minilm"
+
+
+def test_dropping_a_file_opens_it_on_the_file_tab(qtbot, window, tiny_classifier_dir, tmp_path):
+    from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+    from PySide6.QtGui import QDropEvent
+
+    panel, _ = make_panel(qtbot, window, tiny_classifier_dir)
+    f = tmp_path / "dropped.txt"
+    f.write_text("first text\nsecond text\nthird text\n", encoding="utf-8")
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(f))])
+    event = QDropEvent(QPointF(10, 10), Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier)
+    panel.dropEvent(event)
+    assert panel.tabs.currentIndex() == 1
+    assert panel.results.texts == ["first text", "second text", "third text"]
+    assert "dropped.txt: 3 texts" in panel.file_label.text()
