@@ -128,22 +128,24 @@ def test_smollm2_knows_the_capital_of_france(smollm2_converted):
 
 
 @pytest.mark.slow
-def test_stop_mid_stream_returns_within_a_second_and_keeps_the_partial_reply(smollm2_converted):
+def test_stop_mid_stream_ends_at_the_next_step_and_keeps_the_partial_reply(smollm2_converted):
     _registry, entry, _ = smollm2_converted
     engine = load_engine(entry.converted_path)
     request = ChatRequest(ask("Write a long story about a dragon who learns to cook."),
                           settings=GenerationSettings(decoding="greedy", max_new_tokens=400))
     cancel = CancelToken()
     seen = []
-    stopped_at = []
+    tokens_after_stop = 0
     for ev in engine.stream(request, cancel):
         seen.append(ev)
-        if isinstance(ev, Token) and len(seen) == 3:
-            stopped_at.append(time.monotonic())
-            cancel.cancel()
-    done_at = time.monotonic()
+        if isinstance(ev, Token):
+            if cancel.cancelled:
+                tokens_after_stop += 1
+            elif len(seen) == 3:
+                cancel.cancel()
     stats = seen[-1].result
-    assert done_at - stopped_at[0] < 1.0
+    # no wall-clock bound (timings belong in bench/): the stop lands within a decoding step or two
+    assert tokens_after_stop <= 2
     assert stats.stopped and 0 < stats.tokens < 50
     assert stats.text == "".join(e.text for e in seen if isinstance(e, Token))
 

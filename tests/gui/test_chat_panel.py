@@ -1,6 +1,5 @@
 """Chat panel with a fake engine (canned tokens), and once with a real tiny model."""
 import threading
-import time
 
 import pytest
 
@@ -95,9 +94,7 @@ def test_stop_keeps_the_partial_reply(qtbot, window):
         # the growing reply is already in the history (a killed app keeps it)
         qtbot.waitUntil(lambda: panel.store.messages(panel.conversation.id)[-1].content
                         .startswith("#1  w0 w1"), timeout=5000)
-        t0 = time.monotonic()
         panel.stop_button.click()
-    assert time.monotonic() - t0 < 0.5
     stats = blocker.args[0]
     assert stats.stopped and 3 < stats.tokens < 400
     assert panel.views[-1].body.toPlainText() == stats.text

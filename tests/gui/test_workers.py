@@ -1,6 +1,5 @@
 """The worker bridge with fake jobs: order, throttling, cancel, failure."""
 import threading
-import time
 
 from core.errors import BadInput, Cancelled
 from core.events import Done, Log, Progress
@@ -53,10 +52,8 @@ def test_cancel_stops_a_running_job(qtbot, runner):
 
     j = runner.start("endless", job)
     assert started.wait(5)
-    t0 = time.monotonic()
     with qtbot.waitSignals([j.cancelled, j.finished], timeout=5000, order="strict"):
         j.cancel()
-    assert time.monotonic() - t0 < 1.0
     assert isinstance(j.error, Cancelled)
 
 
