@@ -643,7 +643,10 @@ class ClassifyPanel(QWidget):
         elif isinstance(ev, Progress):
             show_progress(self.batch_progress, ev, f"{int(ev.done):,} / {int(ev.total or 0):,} texts")
         elif isinstance(ev, Done):
-            self.batch_status.setText(ev.summary)
+            cut = sum(1 for p in ev.result if p is not None and p.truncated)
+            self.batch_status.setText(ev.summary + (
+                f" {cut:,} text(s) longer than the model reads ({self.model.info.max_length} "
+                "tokens) were truncated to their start." if cut else ""))
 
     def _on_batch_failed(self, exc: BaseException) -> None:
         done = sum(p is not None for p in self.results.preds)

@@ -49,7 +49,7 @@ def test_a_file_fills_the_table_and_exports(qtbot, window, tiny_classifier_dir, 
     src = tmp_path / "reviews.tsv"
     src.write_text("id\treview\n" + "\n".join(
         f"{i}\t{'a good film' if i % 3 else 'a bad film, dull and far too long'}"
-        for i in range(300)), encoding="utf-8")
+        for i in range(299)) + "\n299\t" + "the quick brown fox " * 100, encoding="utf-8")
     assert panel.open_file(str(src))
     assert panel.results.rowCount() == 300 and panel.column_box.currentText() == "review"
     assert not panel.column_box.isHidden()
@@ -63,6 +63,8 @@ def test_a_file_fills_the_table_and_exports(qtbot, window, tiny_classifier_dir, 
     assert panel.results.data(panel.results.index(5, 2)) == preds[5].label
     assert sum(panel.chart.counts.values()) == 300
     assert "Classified 300 text(s)" in panel.batch_status.text()
+    assert "1 text(s) longer than the model reads (128 tokens)" in panel.batch_status.text()
+    assert preds[299].truncated and not preds[5].truncated
     out = panel.export(str(tmp_path / "out.csv"))
     rows = list(csv.reader(out.open(encoding="utf-8")))
     assert rows[0] == ["id", "review", "predicted_label", "score", "p_negative", "p_positive"]
