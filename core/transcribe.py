@@ -84,10 +84,13 @@ class Transcript:
         return " ".join(s.text.strip() for s in self.segments if s.text.strip())
 
     def to_json(self) -> dict[str, Any]:
+        duration, seconds = round(self.duration, 3), round(self.seconds, 3)
+        # the RTF of the rounded figures: a document read back writes the same numbers again
+        rtf = round(seconds / duration, 4) if duration > 0 else 0.0
         return {
-            "path": self.path, "duration": round(self.duration, 3), "language": self.language,
-            "engine": self.engine, "model": self.model, "seconds": round(self.seconds, 3),
-            "rtf": round(self.rtf, 4), "text": self.text,
+            "path": self.path, "duration": duration, "language": self.language,
+            "engine": self.engine, "model": self.model, "seconds": seconds,
+            "rtf": rtf, "text": self.text,
             "segments": [{"start": round(s.start, 3), "end": round(s.end, 3), "text": s.text.strip(),
                           "words": [asdict(w) for w in s.words]} for s in self.segments],
         }
