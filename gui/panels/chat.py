@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from PySide6.QtCore import QSize, Qt, QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QGuiApplication, QKeySequence, QShortcut, QTextCursor
 from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QFrame,
                                QHBoxLayout, QInputDialog, QLabel, QLineEdit, QListWidget,
@@ -18,11 +18,11 @@ from core.cancel import CancelToken
 from core.chat import (DEFAULT_CHAT_MODEL, ChatRequest, GenerationSettings, ReplyStats, Token,
                        Truncated)
 from core.errors import BadInput
-from core.events import Done, Event, Progress
-from core.history import Conversation, HistoryStore, Message, title_from
-from core.registry import ModelEntry, Task
+from core.events import Done, Event
+from core.history import Conversation, HistoryStore, title_from
+from core.registry import Task
 from gui.context import AppContext
-from gui.progress import show_progress
+from gui.picker import ModelPicker
 from gui.workers import Job
 
 EngineLoader = Callable[[str, str, CancelToken], Iterator[Event]]
@@ -227,8 +227,12 @@ def default_loader(ctx: AppContext) -> EngineLoader:
     return load
 
 
-class ChatPanel(QWidget):
+class ChatPanel(QWidget, ModelPicker):
     reply_finished = Signal(object)  # ReplyStats (or None after a failure), once the panel is idle
+    default_model_id = DEFAULT_CHAT_MODEL
+    default_model_name = "SmolLM2-135M-Instruct"
+    picker_tasks = (Task.TEXT_GENERATION,)
+    settings_key = "chat/model"
 
     def __init__(self, ctx: AppContext, loader: EngineLoader | None = None,
                  parent: QWidget | None = None) -> None:
@@ -236,11 +240,9 @@ class ChatPanel(QWidget):
         self.ctx = ctx
         self.loader = loader or default_loader(ctx)
         self.store = HistoryStore(ctx.home.root / "chats.sqlite3")
-        self.engine = None
-        self.engine_model_id: str | None = None
+        self.init_picker()
         self.conversation: Conversation | None = None
         self.views: list[MessageView] = []
-        self.load_job: Job | None = None
         self.gen_job: Job | None = None
         self.editing_id: int | None = None
         self._pending = ""
@@ -249,7 +251,6 @@ class ChatPanel(QWidget):
         self._last_save = 0.0
         self._last_stats: ReplyStats | None = None
         self._closed = False
-        self._after_load: Callable[[], None] | None = None
         self._flush_timer = QTimer(self, interval=FLUSH_MS, timeout=self._flush)
 
         # ---- sidebar: conversations ----
@@ -389,97 +390,22 @@ class ChatPanel(QWidget):
         self._update_buttons()
 
     # ---- models --------------------------------------------------------------------------
-    def set_models(self, entries: list[ModelEntry]) -> None:
-        current = self.model_box.currentData() or self.ctx.settings.get("chat/model",
-                                                                       DEFAULT_CHAT_MODEL)
-        gen = [e for e in entries if e.task is Task.TEXT_GENERATION]
-        self.model_box.blockSignals(True)
-        self.model_box.clear()
-        if not gen:
-            self.model_box.addItem("SmolLM2-135M-Instruct", DEFAULT_CHAT_MODEL)
-        for e in gen:
-            suffix = "" if e.load_path or e.source.value != "hub" else "  (download)"
-            self.model_box.addItem(e.name + suffix, e.id)
-        idx = self.model_box.findData(current)
-        self.model_box.setCurrentIndex(max(0, idx))
-        self.model_box.blockSignals(False)
-
-    def select_model(self, model_id: str) -> None:
-        """Pick a model by registry id (e.g. a run the Fine-tune page just finished)."""
-        idx = self.model_box.findData(model_id)
-        if idx < 0:
-            try:
-                entry = self.ctx.registry.get(model_id)
-            except Exception as exc:
-                self.ctx.notify.show_error(exc)
-                return
-            self.model_box.addItem(entry.name, entry.id)
-            idx = self.model_box.count() - 1
-        self.model_box.setCurrentIndex(idx)
-
     def _on_model_changed(self) -> None:
         model_id = self.model_box.currentData()
         self.ctx.settings.set("chat/model", model_id)
         if self.conversation is not None:
             self.store.update(self.conversation.id, model_id=model_id)
-        if self.engine is not None and model_id != self.engine_model_id:
+        if self.model is not None and model_id != self.model_id:
             self.model_status.setText("Another model is picked: it loads with the next message.")
 
-    def ensure_engine(self, then: Callable[[], None]) -> None:
-        """Load the picked model in a worker (if not loaded), then call ``then``."""
-        model_id = self.model_box.currentData() or DEFAULT_CHAT_MODEL
-        if self.engine is not None and self.engine_model_id == model_id:
-            then()
-            return
-        if self.load_job is not None:
-            self._after_load = then
-            return
-        device = self.ctx.settings.get("device/preference", "auto") or "auto"
-        self._after_load = then
-        if self.engine is not None and hasattr(self.engine, "close"):
-            self.engine.close()  # one model in memory at a time
-        self.engine = None
-        loader = self.loader
-        self.load_job = self.ctx.runner.start(
-            f"Loading {self.model_box.currentText()}", lambda c: loader(model_id, device, c))
-        self.load_progress.setRange(0, 0)
-        self.load_progress.show()
-        self.model_status.setText("Loading…")
-        self.load_job.event.connect(self._on_load_event)
-        self.load_job.failed.connect(self._on_load_failed)
-        self.load_job.cancelled.connect(lambda: self.model_status.setText("Loading cancelled."))
-        self.load_job.finished.connect(self._on_load_finished)
-        self.loading_model_id = model_id
-        self._update_buttons()
-
-    def _on_load_event(self, ev: Event) -> None:
-        if isinstance(ev, Progress):
-            show_progress(self.load_progress, ev, ev.stage)
-            self.model_status.setText(ev.stage + "…")
-        elif isinstance(ev, Done):
-            self.engine = ev.result
-            self.engine_model_id = self.loading_model_id
-            info = self.engine.info
-            self.model_status.setText(
-                f"{info.name} · loaded in {info.seconds:.1f} s · {info.device.split(':')[0].upper()}"
-                f" · context {info.context}"
+    def describe_model(self, engine) -> str:
+        info = engine.info
+        return (f"{info.name} · loaded in {info.seconds:.1f} s · "
+                f"{info.device.split(':')[0].upper()} · context {info.context}"
                 + ("" if info.has_chat_template else " · no chat template: plain completion"))
 
-    def _on_load_failed(self, exc: BaseException) -> None:
-        self.model_status.setText("The model could not be loaded.")
-        self._after_load = None
-        self.ctx.notify.show_error(exc)
+    def load_failed(self, exc: BaseException) -> None:
         self._mark_reply_failed()
-
-    def _on_load_finished(self) -> None:
-        if self._closed:
-            return
-        self.load_job = None
-        self.load_progress.hide()
-        then, self._after_load = self._after_load, None
-        if self.engine is not None and then is not None:
-            then()
-        self._update_buttons()
 
     # ---- conversations ---------------------------------------------------------------------
     def refresh_list(self) -> None:
@@ -691,7 +617,7 @@ class ChatPanel(QWidget):
         self._add_view("user", text, {}, message.id)
         self.composer.clear()
         self.refresh_list()
-        self.ensure_engine(self._start_reply)
+        self.ensure_model(self._start_reply)
 
     def _truncate_from(self, message_id: int) -> None:
         self.store.delete_from(message_id)
@@ -709,10 +635,10 @@ class ChatPanel(QWidget):
             return
         if self.views[-1].role == "assistant":
             self._truncate_from(self.views[-1].message_id)
-        self.ensure_engine(self._start_reply)
+        self.ensure_model(self._start_reply)
 
     def _start_reply(self) -> None:
-        if self.conversation is None or self.engine is None:
+        if self.conversation is None or self.model is None:
             return
         settings = self.settings_box.values()
         system = self.settings_box.system.toPlainText()
@@ -725,7 +651,7 @@ class ChatPanel(QWidget):
         except BadInput as exc:
             self.ctx.notify.show_error(exc)
             return
-        model_name = self.engine.info.name
+        model_name = self.model.info.name
         reply = self.store.add_message(self.conversation.id, "assistant", "",
                                        {"model": model_name, "partial": True})
         self._reply_id = reply.id
@@ -736,7 +662,7 @@ class ChatPanel(QWidget):
             self._reply_view.text = ""
         self._pending = ""
         self._last_save = time.monotonic()
-        engine = self.engine
+        engine = self.model
         self.gen_job = self.ctx.runner.start("Generating a reply",
                                              lambda c: engine.stream(request, c),
                                              min_interval=0)
@@ -760,7 +686,7 @@ class ChatPanel(QWidget):
         elif isinstance(ev, Done):
             self._flush()
             stats: ReplyStats = ev.result
-            meta = {**stats.figures(), "model": self.engine.info.name if self.engine else ""}
+            meta = {**stats.figures(), "model": self.model.info.name if self.model else ""}
             view = self._reply_view
             if view is not None:
                 view.set_text(stats.text, final=True)

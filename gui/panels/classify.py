@@ -23,6 +23,7 @@ from core.errors import BadInput
 from core.events import Done, Event, Progress
 from core.registry import ModelEntry, Task
 from gui.context import AppContext
+from gui.picker import TASK_ROLE, ModelPicker
 from gui.progress import show_progress
 from gui.workers import Job
 
@@ -185,18 +186,20 @@ class LabelBars(QWidget):
         self.rows = {}
 
 
-class ClassifyPanel(QWidget):
+class ClassifyPanel(QWidget, ModelPicker):
     batch_finished = Signal(object)  # the predictions so far (None where not classified)
     text_finished = Signal(object)  # Prediction, the fills of each mask, or None (it failed)
+    default_model_id = DEFAULT_CLASSIFY_MODEL
+    default_model_name = "Sentiment (MiniLM, SST-2)"
+    picker_tasks = (Task.TEXT_CLASSIFICATION, Task.FILL_MASK)
+    settings_key = "classify/model"
 
     def __init__(self, ctx: AppContext, loader: ModelLoader | None = None,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.ctx = ctx
         self.loader = loader or default_loader(ctx)
-        self.model = None
-        self.model_id: str | None = None
-        self.load_job: Job | None = None
+        self.init_picker()
         self.text_job: Job | None = None
         self.batch_job: Job | None = None
         self.table: InputTable | None = None
@@ -204,7 +207,6 @@ class ClassifyPanel(QWidget):
         self._text_result = None
         self._counts: dict[str, int] = {}
         self._chart_at = 0.0
-        self._after_load: Callable[[], None] | None = None
         self._closed = False
 
         # ---- model bar ----
@@ -357,44 +359,16 @@ class ClassifyPanel(QWidget):
         self._update_buttons()
 
     # ---- models --------------------------------------------------------------------------
-    def set_models(self, entries: list[ModelEntry]) -> None:
-        current = self.model_box.currentData() or self.ctx.settings.get("classify/model",
-                                                                       DEFAULT_CLASSIFY_MODEL)
-        usable = [e for e in entries if e.task in (Task.TEXT_CLASSIFICATION, Task.FILL_MASK)]
-        self.model_box.blockSignals(True)
-        self.model_box.clear()
-        if not usable:
-            self.model_box.addItem("Sentiment (MiniLM, SST-2)", DEFAULT_CLASSIFY_MODEL)
-            self.model_box.setItemData(0, Task.TEXT_CLASSIFICATION.value, Qt.UserRole + 1)
-        for e in usable:
-            suffix = "  (fill-mask)" if e.task is Task.FILL_MASK else ""
-            if not e.load_path and e.source.value == "hub":
-                suffix += "  (download)"
-            self.model_box.addItem(e.name + suffix, e.id)
-            self.model_box.setItemData(self.model_box.count() - 1, e.task.value, Qt.UserRole + 1)
-        idx = self.model_box.findData(current)
-        self.model_box.setCurrentIndex(max(0, idx))
-        self.model_box.blockSignals(False)
-        self._set_mode()
+    def entry_suffix(self, e: ModelEntry) -> str:
+        return ("  (fill-mask)" if e.task is Task.FILL_MASK else "") + super().entry_suffix(e)
 
-    def select_model(self, model_id: str) -> None:
-        """Pick a model by registry id (e.g. a run the Fine-tune page just finished)."""
-        idx = self.model_box.findData(model_id)
-        if idx < 0:
-            try:
-                entry = self.ctx.registry.get(model_id)
-            except Exception as exc:
-                self.ctx.notify.show_error(exc)
-                return
-            self.model_box.addItem(entry.name, entry.id)
-            idx = self.model_box.count() - 1
-            self.model_box.setItemData(idx, entry.task.value, Qt.UserRole + 1)
-        self.model_box.setCurrentIndex(idx)
+    def models_listed(self) -> None:
+        self._set_mode()
 
     def fill_mask_mode(self) -> bool:
         if self.model is not None and self.model_id == self.model_box.currentData():
             return self.model.kind == "fill-mask"
-        return self.model_box.currentData(Qt.UserRole + 1) == Task.FILL_MASK.value
+        return self.model_box.currentData(TASK_ROLE) == Task.FILL_MASK.value
 
     def _set_mode(self) -> None:
         fill = self.fill_mask_mode()
@@ -417,60 +391,16 @@ class ClassifyPanel(QWidget):
         self.bars.clear()
         self.result_title.clear()
 
-    def ensure_model(self, then: Callable[[], None]) -> None:
-        """Load the picked model in a worker (if not loaded yet), then call ``then``."""
-        model_id = self.model_box.currentData() or DEFAULT_CLASSIFY_MODEL
-        if self.model is not None and self.model_id == model_id:
-            then()
-            return
-        self._after_load = then
-        if self.load_job is not None:
-            return
-        device = self.ctx.settings.get("device/preference", "auto") or "auto"
-        self.model = None  # one model in memory at a time
-        loader = self.loader
-        self.load_job = self.ctx.runner.start(
-            f"Loading {self.model_box.currentText().strip()}",
-            lambda c: loader(model_id, device, c))
-        self.loading_id = model_id
-        self.load_progress.setRange(0, 0)
-        self.load_progress.show()
-        self.model_status.setText("Loading…")
-        self.load_job.event.connect(self._on_load_event)
-        self.load_job.failed.connect(self._on_load_failed)
-        self.load_job.cancelled.connect(lambda: self.model_status.setText("Loading cancelled."))
-        self.load_job.finished.connect(self._on_load_finished)
-        self._update_buttons()
-
-    def _on_load_event(self, ev: Event) -> None:
-        if isinstance(ev, Progress):
-            show_progress(self.load_progress, ev)
-            self.model_status.setText(ev.stage + "…")
-        elif isinstance(ev, Done):
-            self.model, self.model_id = ev.result, self.loading_id
-            info = self.model.info
-            what = (f"labels: {', '.join(info.labels)}" if info.kind == "classifier"
-                    else f"fill-mask ({self.model.mask_token})")
-            extra = f" · {info.note}" if info.note else ""
-            self.model_status.setText(
-                f"{info.name} · {what} · reads {info.max_length} tokens · loaded in "
+    def describe_model(self, model) -> str:
+        info = model.info
+        what = (f"labels: {', '.join(info.labels)}" if info.kind == "classifier"
+                else f"fill-mask ({model.mask_token})")
+        extra = f" · {info.note}" if info.note else ""
+        return (f"{info.name} · {what} · reads {info.max_length} tokens · loaded in "
                 f"{info.seconds:.1f} s · {info.device.split(':')[0].upper()}{extra}")
-            self._set_mode()
 
-    def _on_load_failed(self, exc: BaseException) -> None:
-        self.model_status.setText("The model could not be loaded.")
-        self._after_load = None
-        self.ctx.notify.show_error(exc)
-
-    def _on_load_finished(self) -> None:
-        if self._closed:
-            return
-        self.load_job = None
-        self.load_progress.hide()
-        then, self._after_load = self._after_load, None
-        if self.model is not None and then is not None:
-            then()
-        self._update_buttons()
+    def model_loaded(self) -> None:
+        self._set_mode()
 
     # ---- one text ------------------------------------------------------------------------
     def classify_text(self) -> None:

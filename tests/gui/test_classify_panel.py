@@ -115,11 +115,12 @@ def test_bad_files_leave_the_table_as_it_was(qtbot, window, tiny_classifier_dir,
 
 def test_fill_mask_mode_shows_top_k(qtbot, window, tmp_path):
     from core.registry import Task
+    from gui.picker import TASK_ROLE
     from tests.tiny_models import tiny_bert_masked_lm
 
     panel, _ = make_panel(qtbot, window, tiny_bert_masked_lm(tmp_path / "mlm"))
     panel.model_box.addItem("tiny masked LM  (fill-mask)", "user:tiny-mlm")
-    panel.model_box.setItemData(panel.model_box.count() - 1, Task.FILL_MASK.value, 257)
+    panel.model_box.setItemData(panel.model_box.count() - 1, Task.FILL_MASK.value, TASK_ROLE)
     panel.model_box.setCurrentIndex(panel.model_box.count() - 1)
     assert panel.classify_button.text() == "Fill" and not panel.tabs.isTabEnabled(1)
     panel.top_k.setValue(3)
