@@ -192,6 +192,11 @@ class NewRunDialog(QDialog):
             self.set_values(initial)
         self._on_task()
 
+    def set_models(self, entries: list[ModelEntry]) -> None:
+        """The model list changed while the dialog is open (a download, a finished run)."""
+        self.entries = list(entries)
+        self._on_task()
+
     # ---- state -------------------------------------------------------------------------------
     def _on_task(self) -> None:
         task = self.task.currentData()
@@ -402,6 +407,7 @@ class FinetunePanel(QWidget):
         self.ctx = ctx
         self.trainer = trainer  # tests inject a fake; default: core.finetune.train
         self.entries: list[ModelEntry] = []
+        self.dialog: NewRunDialog | None = None  # the open New-run dialog, if any
         self.job: Job | None = None
         self.current_config = None
         self.last_result = None
@@ -475,6 +481,8 @@ class FinetunePanel(QWidget):
     # ---- models ----------------------------------------------------------------------------
     def set_models(self, entries: list[ModelEntry]) -> None:
         self.entries = list(entries)
+        if self.dialog is not None:
+            self.dialog.set_models(self.entries)
 
     def connect_try(self, handler: Callable[[str, str], None]) -> None:
         """``handler(page, model_id)`` opens a trained model in Chat or Classify."""
@@ -549,7 +557,9 @@ class FinetunePanel(QWidget):
     # ---- running -----------------------------------------------------------------------------
     def open_dialog(self) -> NewRunDialog:
         dlg = NewRunDialog(self.ctx, self.entries, self)
+        self.dialog = dlg
         dlg.accepted.connect(lambda: self.start(dlg.config))
+        dlg.finished.connect(lambda _r: setattr(self, "dialog", None))
         dlg.open()
         return dlg
 

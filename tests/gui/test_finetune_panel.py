@@ -115,3 +115,24 @@ def test_cancel_stops_a_run(qtbot, window, tmp_path):
     with qtbot.waitSignal(job.finished, timeout=5000):
         panel.cancel_button.click()
     assert panel.job is None and panel.new_button.isEnabled()
+
+
+def test_an_open_dialog_follows_the_model_list(qtbot, window, tiny_gpt2_dir):
+    from dataclasses import replace
+
+    panel = make_panel(qtbot, window)
+    entries = window.ctx.registry.entries()
+    panel.set_models(entries)
+    dlg = panel.open_dialog()
+    qtbot.addWidget(dlg)
+    dlg.task.setCurrentIndex(dlg.task.findData("causal-lm"))
+    picked = dlg.base.currentData()
+    bases = [dlg.base.itemData(i) for i in range(dlg.base.count())]
+    assert "user:new-one" not in bases
+    smol = next(e for e in entries if e.id == "smollm2-135m-instruct")
+    panel.set_models(entries + [replace(smol, id="user:new-one", name="New one",
+                                        path=str(tiny_gpt2_dir))])  # e.g. a download finished
+    bases = [dlg.base.itemData(i) for i in range(dlg.base.count())]
+    assert "user:new-one" in bases and dlg.base.currentData() == picked
+    dlg.reject()
+    assert panel.dialog is None
