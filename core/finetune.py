@@ -842,7 +842,13 @@ def _default_targets(model, model_type: str) -> list[str] | str:
 
 
 def _head_modules(model) -> list[str]:
-    return [name for name, _m in model.named_children() if name in _HEAD_NAMES]
+    """What a classification LoRA trains in full: the new head and, for BERT-style encoders,
+    the pooler that feeds it (often untrained in checkpoints made for embeddings or masked LM)."""
+    names = [name for name, _m in model.named_children() if name in _HEAD_NAMES]
+    encoder = getattr(model, getattr(model, "base_model_prefix", ""), None)
+    if names and getattr(encoder, "pooler", None) is not None:
+        names.append("pooler")
+    return names
 
 
 def _load_model(config: FinetuneConfig, folder: Path, labels: list[str], tokenizer, dtype):

@@ -196,6 +196,8 @@ def main():
         targets = cfg["target_modules"] or DEFAULTS.get(model.config.model_type) or "all-linear"
         heads = [n for n, _m in model.named_children()
                  if n in ("classifier", "score", "pre_classifier")]
+        if heads and getattr(getattr(model, model.base_model_prefix, None), "pooler", None):
+            heads.append("pooler")  # BERT-style: the pooler feeds the new head
         model = get_peft_model(model, LoraConfig(
             r=cfg["lora_r"], lora_alpha=cfg["lora_alpha"], lora_dropout=cfg["lora_dropout"],
             target_modules=targets, modules_to_save=heads if classify else None,
