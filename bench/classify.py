@@ -13,8 +13,8 @@ tunes anything), the bundled sentiment model on the CPU, in one process and on o
 - plain: a transformers forward loop with the same batch size: tokenizer(batch, padding=True,
   truncation=True) then model(**enc).logits.softmax(-1) under torch.inference_mode().
 
-Rounds alternate which side runs first (app, plain, plain, app, ...); the best round of each
-side counts (the least disturbed on a shared machine), medians are printed too. Both sides must
+Rounds rotate the order of the three sides (each runs first, second and third in turn); the best
+round of each side counts (the least disturbed on a shared machine), medians are printed too. Both sides must
 agree on every label; the dev accuracy is printed. Goal: app texts/s >= 0.95x plain.
 """
 from __future__ import annotations
@@ -46,7 +46,7 @@ def plain_loop(model, tokenizer, texts: list[str], batch_size: int, max_length: 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--batch-size", type=int, default=32)
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=6)
     ap.add_argument("--model", default="sentiment-minilm")
     args = ap.parse_args()
     if not DEV.is_file():
@@ -84,8 +84,8 @@ def main() -> int:
     times: dict[str, list[float]] = {k: [] for k in sides}
     labels: dict[str, list[str]] = {}
     order = list(sides)
-    for r in range(args.rounds):
-        for name in (order if r % 2 == 0 else order[::-1]):
+    for r in range(args.rounds):  # each side takes each slot in turn
+        for name in order[r % len(order):] + order[:r % len(order)]:
             t0 = time.perf_counter()
             labels[name] = sides[name]()
             times[name].append(time.perf_counter() - t0)

@@ -303,8 +303,10 @@ class ClassifyPanel(QWidget, ModelPicker):
         self.view.verticalHeader().hide()
         header = self.view.horizontalHeader()
         header.setSectionResizeMode(1, QHeaderView.Stretch)
-        for c in (0, 2, 3):
-            header.setSectionResizeMode(c, QHeaderView.ResizeToContents)
+        # fixed widths, set from the content's shape: sizing to contents would ask every row
+        # again after each batch, which slowed a running file by half
+        self.view.verticalHeader().setSectionResizeMode(QHeaderView.Fixed)
+        self._size_columns(["negative", "positive"], 1000)
         self.chart = CountsChart()
         fbar = QHBoxLayout()
         fbar.addWidget(self.open_button)
@@ -520,6 +522,7 @@ class ClassifyPanel(QWidget, ModelPicker):
         self.column_box.setVisible(bool(columns))
         self.column_label.setVisible(bool(columns))
         self.results.reset(table.texts)
+        self._size_columns(self.labels or ["negative", "positive"], len(table.texts))
         self.chart.set_counts({})
         self.batch_progress.setValue(0)
         self.batch_progress.setFormat("")
@@ -530,6 +533,14 @@ class ClassifyPanel(QWidget, ModelPicker):
         self.batch_status.clear()
         self._update_buttons()
         return True
+
+    def _size_columns(self, labels: list[str], rows: int) -> None:
+        fm = self.view.fontMetrics()
+        pad = 24
+        header = self.view.horizontalHeader()
+        header.resizeSection(0, fm.horizontalAdvance(f"{max(rows, 10):d}") + pad)
+        header.resizeSection(2, max([fm.horizontalAdvance(x) for x in labels + ["Label"]]) + pad)
+        header.resizeSection(3, fm.horizontalAdvance("0.0000") + pad)
 
     def _on_column_changed(self) -> None:
         if self.table is not None and self.column_box.currentText():
@@ -549,6 +560,7 @@ class ClassifyPanel(QWidget, ModelPicker):
         model, texts, size = self.model, list(self.table.texts), self.batch_size.value()
         self.results.clear_results()
         self.labels = list(model.labels)
+        self._size_columns(self.labels, len(texts))
         self._counts = dict.fromkeys(self.labels, 0)
         self._chart_at = 0.0
         self.chart.set_counts(self._counts)
