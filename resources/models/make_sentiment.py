@@ -3,10 +3,10 @@ file with the app's own fine-tune engine:
 
     .venv/bin/python resources/models/make_sentiment.py [--train ../shared/eval/sst2_train.tsv]
 
-It trains a LoRA adapter (all linear layers of the encoder) plus a new classifier head on
-all-MiniLM-L6-v2 from its pack, holding out 2 % of the train file as its own validation split, then
-copies only the adapter, the head and the label names into the folder above: a few MB, never the
-encoder. On 2 CPU cores it takes about an hour (``--resume`` continues a cancelled run). The dev set
+It trains a LoRA adapter (all linear layers of the encoder) plus the pooler and a new classifier
+head on all-MiniLM-L6-v2 from its pack, holding out 2 % of the train file as its own validation
+split, then copies only the adapter file (which holds pooler and head too) and the label names into
+the folder above: about 3 MB, never the encoder. On 2 CPU cores it takes about an hour (``--resume`` continues a cancelled run). The dev set
 (sst2_dev.tsv) is never read here: its accuracy is measured by the tests and ``bench/classify.py``.
 """
 from __future__ import annotations
