@@ -23,7 +23,6 @@ from core.events import Done, Event, Progress
 
 DEFAULT_CLASSIFY_MODEL = "sentiment-minilm"
 SORT_WINDOW = 8  # batches: texts are sorted by length within this many batches (less padding)
-TEXT_COLUMNS = ("text", "sentence", "sentence1", "content", "review", "document", "input")
 MASK_SPELLINGS = ("[MASK]", "<mask>")
 
 
@@ -88,20 +87,29 @@ def _truncated_flags(tokenizer, enc, texts: list[str], max_length: int) -> list[
             for n, t in zip(lengths, texts)]
 
 
-class Classifier:
-    """A sequence-classification model ready for inference (LoRA adapters merged in)."""
-
-    kind = "classifier"
+class _Loaded:
+    """A model and its tokenizer, ready for inference."""
 
     def __init__(self, model, tokenizer, info: ModelInfo) -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.info = info
-        self.labels = list(info.labels)
 
-    @property
-    def device(self):
-        return next(self.model.parameters()).device
+    def _inputs(self, enc) -> dict:
+        """What the model's forward takes from a tokenizer's output, on the model's device."""
+        device = next(self.model.parameters()).device
+        return {k: v.to(device) for k, v in enc.items()
+                if k in ("input_ids", "attention_mask", "token_type_ids")}
+
+
+class Classifier(_Loaded):
+    """A sequence-classification model ready for inference (LoRA adapters merged in)."""
+
+    kind = "classifier"
+
+    def __init__(self, model, tokenizer, info: ModelInfo) -> None:
+        super().__init__(model, tokenizer, info)
+        self.labels = list(info.labels)
 
     def predict(self, texts: list[str]) -> list[Prediction]:
         """One batch, in order."""
@@ -112,11 +120,9 @@ class Classifier:
         enc = self.tokenizer(texts, truncation=True, max_length=self.info.max_length,
                              padding=True, return_tensors="pt")
         truncated = _truncated_flags(self.tokenizer, enc, texts, self.info.max_length)
-        inputs = {k: v.to(self.device) for k, v in enc.items()
-                  if k in ("input_ids", "attention_mask", "token_type_ids")}
         try:
             with torch.inference_mode():
-                logits = self.model(**inputs).logits
+                logits = self.model(**self._inputs(enc)).logits
         except (MemoryError, torch.OutOfMemoryError) as exc:
             raise OutOfMemory("Not enough memory to classify this batch.",
                               hint="Lower the batch size, or use the CPU.") from exc
@@ -162,15 +168,13 @@ class Classifier:
         yield Done(result=results, summary=f"Classified {total} text(s) in {took:.1f} s{rate}.")
 
 
-class FillMasker:
+class FillMasker(_Loaded):
     """A masked-LM model: the top-k tokens for each mask in a text."""
 
     kind = "fill-mask"
 
     def __init__(self, model, tokenizer, info: ModelInfo) -> None:
-        self.model = model
-        self.tokenizer = tokenizer
-        self.info = info
+        super().__init__(model, tokenizer, info)
         self.mask_token = tokenizer.mask_token
         self._special = sorted(set(tokenizer.all_special_ids))
 
@@ -198,10 +202,8 @@ class FillMasker:
         if not positions:
             raise BadInput("The mask falls after the part of the text the model reads.",
                            hint="Shorten the text.")
-        inputs = {k: v.to(next(self.model.parameters()).device) for k, v in enc.items()
-                  if k in ("input_ids", "attention_mask", "token_type_ids")}
         with torch.inference_mode():
-            logits = self.model(**inputs).logits[0]
+            logits = self.model(**self._inputs(enc)).logits[0]
         out = []
         for pos in positions:
             probs = torch.softmax(logits[pos].float(), dim=-1)
@@ -226,17 +228,6 @@ def _architectures(folder: Path) -> list[str]:
     return list(cfg.get("architectures") or [])
 
 
-def _adapter_task(folder: Path) -> str | None:
-    """peft's task type of a LoRA adapter folder ("SEQ_CLS", "CAUSAL_LM", ...); None if none."""
-    try:
-        cfg = json.loads((folder / "adapter_config.json").read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BadInput(f"The adapter config of '{folder.name}' is unreadable: {exc}") from exc
-    return str(cfg.get("task_type") or "")
-
-
 def _not_a_classifier(name: str, what: str) -> BadInput:
     return BadInput(f"'{name}' is {what}, not a text classifier.",
                     hint="Pick a text-classification model, or train one from it on the "
@@ -250,15 +241,16 @@ def load_classifier(folder: str | Path, *, name: str, device: str = "cpu", regis
     import torch
     from transformers import AutoModelForMaskedLM, AutoModelForSequenceClassification, AutoTokenizer
 
-    from core.finetune import adapter_base, load_trained
+    from core.finetune import adapter_base, adapter_config, load_trained
     from core.runtime import quiet_transformers
 
     quiet_transformers()
     folder = Path(folder)
     started = time.perf_counter()
     archs = _architectures(folder)
-    adapter_task = _adapter_task(folder)
-    is_adapter = adapter_task is not None
+    adapter = adapter_config(folder)
+    is_adapter = adapter is not None
+    adapter_task = (adapter or {}).get("task_type")
     if kind is None:
         if adapter_task == "SEQ_CLS" or any(a.endswith("ForSequenceClassification") for a in archs):
             kind = "classifier"
@@ -303,43 +295,25 @@ def open_classifier(registry, model_id: str | None, device: str, cancel: CancelT
     and load it on ``device`` (auto, cpu or cuda). Progress, then Done(Classifier | FillMasker)."""
     from core.convert import prepared
     from core.device import choose_device
-    from core.registry import Task
+    from core.finetune import adapter_config
+    from core.registry import HUB_ID, Task
 
     dev = choose_device(device).torch_device
     entry = registry.get(model_id or DEFAULT_CLASSIFY_MODEL, task=Task.TEXT_CLASSIFICATION)
     if entry.task not in (Task.TEXT_CLASSIFICATION, Task.FILL_MASK):
         raise _not_a_classifier(entry.name, f"a {entry.task.value} model")
     ready = yield from prepared(registry, entry, cancel)
-    base = _bundled_base(registry, ready)
-    if base is not None:  # the bundled adapter needs its encoder (a pack, or a Hub download)
-        yield from prepared(registry, base, cancel)
+    base = str((adapter_config(ready.load_path) or {}).get("base_model_name_or_path") or "")
+    if HUB_ID.match(base) and not Path(base).expanduser().is_dir():
+        # an adapter (the bundled one) whose encoder is named by Hub id: the pack that holds it,
+        # or a download
+        yield from prepared(registry, registry.get(base, task=Task.FEATURE_EXTRACTION), cancel)
     cancel.raise_if_cancelled()
     yield Progress("Loading the model", 0, None, entry.name)
     # what the folder's config says wins (a Hub id typed by hand has no known task)
     model = load_classifier(ready.load_path, name=entry.name, device=dev, registry=registry)
     cancel.raise_if_cancelled()
     yield Done(result=model, summary=f"Loaded '{entry.name}' in {model.info.seconds:.1f} s.")
-
-
-def _bundled_base(registry, entry):
-    """For an adapter whose base is named by Hub id: the registry entry of that base."""
-    if not entry.load_path:
-        return None
-    cfg = Path(entry.load_path) / "adapter_config.json"
-    if not cfg.is_file():
-        return None
-    try:
-        base = json.loads(cfg.read_text(encoding="utf-8")).get("base_model_name_or_path", "")
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return None
-    if not base or Path(base).is_dir():
-        return None
-    from core.registry import Task
-
-    try:
-        return registry.get(base, task=Task.FEATURE_EXTRACTION)
-    except Exception:
-        return None
 
 
 # ---- files -------------------------------------------------------------------------------------
@@ -371,25 +345,10 @@ def _reader(text: str, path: Path):
     raise AssertionError(suffix)
 
 
-def table_columns(path: str | Path) -> list[str]:
-    """The header of a CSV/TSV file ([] for a .txt), for a column picker."""
-    from core.finetune import read_text_file
-
-    p = Path(path)
-    if p.suffix.lower() not in (".csv", ".tsv"):
-        return []
-    text, _enc = read_text_file(p)
-    reader, _d = _reader(text, p)
-    try:
-        return [c.strip().lstrip("\ufeff") for c in next(reader)]
-    except (StopIteration, csv.Error):
-        return []
-
-
 def read_table(path: str | Path, column: str | None = None) -> InputTable:
     """Texts to classify from a file. BadInput for a missing, binary, empty or unreadable file,
     or a table without that column (the message lists the columns found)."""
-    from core.finetune import _pick_column, read_text_file
+    from core.finetune import TEXT_COLUMNS, _pick_column, read_text_file
 
     p = Path(path).expanduser()
     text, encoding = read_text_file(p)
@@ -466,11 +425,3 @@ def export_csv(table: InputTable | list[str], predictions: list[Prediction | Non
             pass
         raise BadInput(f"Cannot write '{path}': {exc.strerror or exc}.") from exc
     return path
-
-
-def label_counts(predictions, labels: list[str]) -> dict[str, int]:
-    counts = dict.fromkeys(labels, 0)
-    for p in predictions:
-        if p is not None:
-            counts[p.label] = counts.get(p.label, 0) + 1
-    return counts

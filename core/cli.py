@@ -261,7 +261,7 @@ def cmd_classify(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from core.errors import BadInput
     from core.registry import Registry
 
-    texts = [t for t in args.texts]
+    texts = list(args.texts)
     if args.file:
         table = read_table(args.file, args.column)
         if table.skipped:
@@ -300,9 +300,6 @@ def cmd_classify(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                     cands = ", ".join(f"{f.token} {f.score:.3f}" for f in fills)
                     print(f"  mask {m}: {cands}", file=out)
         return 0
-    if any(len(t) > 10_000 for t in texts):
-        print("Some texts are long: only the first tokens the model reads are classified.",
-              file=err)
     preds = drive(lambda c: model.classify(texts, c, args.batch_size), err)
     cut = sum(p.truncated for p in preds)
     if cut:

@@ -759,10 +759,9 @@ def _resolve_base(registry, config: FinetuneConfig, cancel: CancelToken) -> Iter
     yield Done(result=(entry, folder))
 
 
-def adapter_base(folder: str | Path, registry=None) -> Path | None:
-    """For a LoRA adapter folder: the local folder of its base model; None if not an adapter.
-    A base named by Hub id is looked up in ``registry`` (a bundled pack may hold it), then in the
-    Hugging Face cache. ModelUnavailable when the base is not on this machine."""
+def adapter_config(folder: str | Path) -> dict | None:
+    """The adapter_config.json of a LoRA adapter folder (its base, peft task type, ...); None when
+    the folder holds no adapter. BadInput when it is unreadable."""
     folder = Path(folder)
     cfg = folder / ADAPTER_CONFIG
     if not cfg.is_file():
@@ -771,6 +770,17 @@ def adapter_base(folder: str | Path, registry=None) -> Path | None:
         data = json.loads(cfg.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BadInput(f"The adapter config of '{folder.name}' is unreadable: {exc}") from exc
+    return data if isinstance(data, dict) else {}
+
+
+def adapter_base(folder: str | Path, registry=None) -> Path | None:
+    """For a LoRA adapter folder: the local folder of its base model; None if not an adapter.
+    A base named by Hub id is looked up in ``registry`` (a bundled pack may hold it), then in the
+    Hugging Face cache. ModelUnavailable when the base is not on this machine."""
+    folder = Path(folder)
+    data = adapter_config(folder)
+    if data is None:
+        return None
     base = str(data.get("base_model_name_or_path") or "")
     if not base:
         raise BadInput(f"The adapter '{folder.name}' does not say which base model it belongs to.")
@@ -1432,14 +1442,6 @@ def _point_adapter_at(folder: Path, base_folder: Path) -> None:
 
 
 # ---- using trained models ----------------------------------------------------------------------
-def _is_seq_cls_adapter(folder: Path) -> bool:
-    try:
-        cfg = json.loads((folder / ADAPTER_CONFIG).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return False
-    return cfg.get("task_type") == "SEQ_CLS"
-
-
 def load_trained(path: str | Path, device: str = "cpu", base: Path | None = None):
     """(model, tokenizer) of a trained folder for inference: full weights, or a LoRA adapter applied
     to (and merged into) its base (``base``, else the one its adapter config names). The task comes
@@ -1459,7 +1461,8 @@ def load_trained(path: str | Path, device: str = "cpu", base: Path | None = None
     )
 
     base = base or adapter_base(path)
-    classify = meta.get("task") == "text-classification" or _is_seq_cls_adapter(path) or (
+    classify = meta.get("task") == "text-classification" or (
+        (adapter_config(path) or {}).get("task_type") == "SEQ_CLS") or (
         (path / "config.json").is_file() and any(
             a.endswith("ForSequenceClassification") for a in
             (AutoConfig.from_pretrained(path).architectures or [])))

@@ -392,7 +392,7 @@ class ChatPanel(QWidget, ModelPicker):
     # ---- models --------------------------------------------------------------------------
     def _on_model_changed(self) -> None:
         model_id = self.model_box.currentData()
-        self.ctx.settings.set("chat/model", model_id)
+        self.ctx.settings.set(self.settings_key, model_id)
         if self.conversation is not None:
             self.store.update(self.conversation.id, model_id=model_id)
         if self.model is not None and model_id != self.model_id:

@@ -17,8 +17,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QGridL
                                QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget)
 
 from core.cancel import CancelToken
-from core.classify import (DEFAULT_CLASSIFY_MODEL, BatchResult, InputTable, Prediction,
-                           label_counts)
+from core.classify import DEFAULT_CLASSIFY_MODEL, BatchResult, InputTable, Prediction
 from core.errors import BadInput
 from core.events import Done, Event, Progress
 from core.registry import ModelEntry, Task
@@ -386,7 +385,7 @@ class ClassifyPanel(QWidget, ModelPicker):
 
     def _on_model_changed(self) -> None:
         model_id = self.model_box.currentData()
-        self.ctx.settings.set("classify/model", model_id)
+        self.ctx.settings.set(self.settings_key, model_id)
         if self.model is not None and model_id != self.model_id:
             self.model_status.setText("Another model is picked: it loads with the next text.")
         self._set_mode()
@@ -501,13 +500,12 @@ class ClassifyPanel(QWidget, ModelPicker):
     def open_file(self, path: str, column: str | None = None) -> bool:
         """Read a file into the table (choosing ``column`` of a CSV/TSV). False, with a message,
         when it cannot be used; the table then keeps what it had."""
-        from core.classify import read_table, table_columns
+        from core.classify import read_table
 
         if self.batch_job is not None:
             self.ctx.notify.show_info("A file is being classified: cancel it first.")
             return False
         try:
-            columns = table_columns(path)
             table = read_table(path, column)
         except BadInput as exc:
             self.ctx.notify.show_error(exc)
@@ -515,12 +513,12 @@ class ClassifyPanel(QWidget, ModelPicker):
         self.table = table
         self.column_box.blockSignals(True)
         self.column_box.clear()
-        for c in columns:
+        for c in table.columns:  # [] for one text per line
             self.column_box.addItem(c)
         self.column_box.setCurrentText(table.column)
         self.column_box.blockSignals(False)
-        self.column_box.setVisible(bool(columns))
-        self.column_label.setVisible(bool(columns))
+        self.column_box.setVisible(bool(table.columns))
+        self.column_label.setVisible(bool(table.columns))
         self.results.reset(table.texts)
         self._size_columns(self.labels or ["negative", "positive"], len(table.texts))
         self.chart.set_counts({})
@@ -603,7 +601,7 @@ class ClassifyPanel(QWidget, ModelPicker):
 
     def _on_batch_finished(self) -> None:
         self.batch_job = None
-        self.chart.set_counts(label_counts(self.results.preds, self.labels))
+        self.chart.set_counts(self._counts)  # the last batches may have come between redraws
         self._update_buttons()
         self.batch_finished.emit(list(self.results.preds))
 

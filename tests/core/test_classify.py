@@ -10,7 +10,7 @@ import pytest
 
 from core.cancel import CancelToken
 from core.classify import (BatchResult, Classifier, FillMasker, export_csv, load_classifier,
-                           open_classifier, read_table, table_columns)
+                           open_classifier, read_table)
 from core.errors import BadInput, Cancelled
 from core.events import Done
 
@@ -124,8 +124,8 @@ def test_read_table_txt_csv_tsv(tmp_path):
     assert (t.kind, t.texts, t.skipped) == ("lines", ["first", "second"], 1)
     c = tmp_path / "b.csv"
     c.write_text('id,review\n1,"Good, really good"\n2,\n3,Bad\n', encoding="utf-8")
-    assert table_columns(c) == ["id", "review"]
     t = read_table(c)  # "review" is a known text column name
+    assert t.columns == ["id", "review"]
     assert (t.column, t.texts, t.skipped) == ("review", ["Good, really good", "Bad"], 1)
     t = read_table(c, "id")
     assert t.texts == ["1", "2", "3"]
