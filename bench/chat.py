@@ -27,9 +27,9 @@ PROMPT = "Write a detailed story about a lighthouse keeper who finds a message i
 
 def converted_smollm2():
     from core.cancel import CancelToken
-    from core.convert import ensure_loadable
+    from core.models.convert import ensure_loadable
     from core.events import Done
-    from core.registry import Registry
+    from core.models.registry import Registry
 
     registry = Registry()
     entry = registry.get("smollm2-135m-instruct")
@@ -58,7 +58,7 @@ def raw_run(model, tok, ids, n):
 
 def app_run(engine, n):
     from core.cancel import CancelToken
-    from core.chat import ChatRequest, GenerationSettings
+    from core.chat.engine import ChatRequest, GenerationSettings
     from core.events import Done
 
     req = ChatRequest(({"role": "user", "content": PROMPT},),
@@ -70,7 +70,7 @@ def app_run(engine, n):
 def stall_benchmark(path: str, n: int) -> tuple[float, int]:
     from PySide6.QtCore import QElapsedTimer, QTimer
 
-    from core.chat import ChatEngine
+    from core.chat.engine import ChatEngine
     from core.events import Done
     from gui.app import make_app
     from gui.panels.chat import ChatPanel
@@ -120,14 +120,14 @@ def main() -> int:
     args = ap.parse_args()
     import torch
 
-    from core.chat import ChatEngine
+    from core.chat.engine import ChatEngine
     from core.events import Done
 
     path = converted_smollm2()
     engine = [e.result for e in ChatEngine.load(path, name="SmolLM2") if isinstance(e, Done)][0]
     model, tok = engine.model, engine.tokenizer
     ids = torch.tensor([engine.build_prompt(
-        __import__("core.chat", fromlist=["ChatRequest"]).ChatRequest(
+        __import__("core.chat.engine", fromlist=["ChatRequest"]).ChatRequest(
             ({"role": "user", "content": PROMPT},)))[0]])
     raw_run(model, tok, ids, 8)  # warm-up
     app_run(engine, 8)

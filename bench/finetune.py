@@ -39,9 +39,9 @@ SEED = 42
 
 def converted_smollm2() -> str:
     from core.cancel import CancelToken
-    from core.convert import ensure_loadable
+    from core.models.convert import ensure_loadable
     from core.events import Done
-    from core.registry import Registry
+    from core.models.registry import Registry
 
     registry = Registry(scan_hf_cache=False)
     entry = registry.get("smollm2-135m-instruct")
@@ -73,9 +73,9 @@ def peak_rss_mib() -> float:
 def run_app(args) -> dict:
     from core.cancel import CancelToken
     from core.events import Done
-    from core.finetune import FinetuneConfig, TrainProgress, train
+    from core.finetune.trainer import FinetuneConfig, TrainProgress, train
     from core.paths import AppHome
-    from core.registry import Registry
+    from core.models.registry import Registry
 
     home = AppHome(Path(tempfile.mkdtemp(prefix="app-", dir=args.work))).ensure()
     config = FinetuneConfig(**settings(args))

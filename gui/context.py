@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING
 from core.paths import AppHome
 from gui.notify import NotificationBar
 from gui.settings import Settings
-from gui.workers import JobRunner
+from gui.jobs import JobRunner
 
 if TYPE_CHECKING:
-    from core.registry import Registry
+    from core.models.registry import Registry
 
 
 class AppContext:
@@ -30,6 +30,6 @@ class AppContext:
     @cached_property
     def registry(self) -> Registry:
         """Built on first use, after the window has painted."""
-        from core.registry import Registry
+        from core.models.registry import Registry
 
         return Registry(self.home)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from PySide6.QtCore import Qt
 
 from core.events import Done, Event, Progress
-from core.registry import ModelEntry, Task
+from core.models.registry import ModelEntry, Task
 from gui.progress import show_progress
 
 TASK_ROLE = Qt.UserRole + 1  # each item of the model box also holds its task

@@ -12,7 +12,7 @@ from core.paths import AppHome
 from gui.context import AppContext
 from gui.notify import NotificationBar
 from gui.settings import Settings
-from gui.workers import Job, JobRunner
+from gui.jobs import Job, JobRunner
 
 log = logging.getLogger("workbench")
 

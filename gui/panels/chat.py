@@ -15,15 +15,15 @@ from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QFormLayo
                                QTextBrowser, QToolButton, QVBoxLayout, QWidget, QMenu)
 
 from core.cancel import CancelToken
-from core.chat import (DEFAULT_CHAT_MODEL, ChatRequest, GenerationSettings, ReplyStats, Token,
+from core.chat.engine import (DEFAULT_CHAT_MODEL, ChatRequest, GenerationSettings, ReplyStats, Token,
                        Truncated)
 from core.errors import BadInput
 from core.events import Done, Event
-from core.history import Conversation, HistoryStore, title_from
-from core.registry import Task
+from core.chat.history import Conversation, HistoryStore, title_from
+from core.models.registry import Task
 from gui.context import AppContext
 from gui.picker import ModelPicker
-from gui.workers import Job
+from gui.jobs import Job
 
 EngineLoader = Callable[[str, str, CancelToken], Iterator[Event]]
 FLUSH_MS = 40  # tokens reach the widget in batches, at most 25 times a second
@@ -220,7 +220,7 @@ class Composer(QPlainTextEdit):
 
 def default_loader(ctx: AppContext) -> EngineLoader:
     def load(model_id: str, device: str, cancel: CancelToken) -> Iterator[Event]:
-        from core.chat import open_model
+        from core.chat.engine import open_model
 
         return open_model(ctx.registry, model_id, device, cancel)
 

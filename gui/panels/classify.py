@@ -17,14 +17,14 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QGridL
                                QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget)
 
 from core.cancel import CancelToken
-from core.classify import DEFAULT_CLASSIFY_MODEL, BatchResult, InputTable, Prediction
+from core.classify.engine import DEFAULT_CLASSIFY_MODEL, BatchResult, InputTable, Prediction
 from core.errors import BadInput
 from core.events import Done, Event, Progress
-from core.registry import ModelEntry, Task
+from core.models.registry import ModelEntry, Task
 from gui.context import AppContext
 from gui.picker import TASK_ROLE, ModelPicker
 from gui.progress import show_progress
-from gui.workers import Job
+from gui.jobs import Job
 
 ModelLoader = Callable[[str, str, CancelToken], Iterator[Event]]
 FILE_FILTER = "Texts and tables (*.txt *.csv *.tsv);;All files (*)"
@@ -34,7 +34,7 @@ CHART_EVERY_S = 0.2  # the label chart redraws at most this often while a file r
 
 def default_loader(ctx: AppContext) -> ModelLoader:
     def load(model_id: str, device: str, cancel: CancelToken) -> Iterator[Event]:
-        from core.classify import open_classifier
+        from core.classify.engine import open_classifier
 
         return open_classifier(ctx.registry, model_id, device, cancel)
 
@@ -500,7 +500,7 @@ class ClassifyPanel(QWidget, ModelPicker):
     def open_file(self, path: str, column: str | None = None) -> bool:
         """Read a file into the table (choosing ``column`` of a CSV/TSV). False, with a message,
         when it cannot be used; the table then keeps what it had."""
-        from core.classify import read_table
+        from core.classify.engine import read_table
 
         if self.batch_job is not None:
             self.ctx.notify.show_info("A file is being classified: cancel it first.")
@@ -618,7 +618,7 @@ class ClassifyPanel(QWidget, ModelPicker):
             self.export(path)
 
     def export(self, path: str) -> Path | None:
-        from core.classify import export_csv
+        from core.classify.engine import export_csv
 
         if self.table is None or not any(p is not None for p in self.results.preds):
             self.ctx.notify.show_info("Nothing to export yet: classify a file first.")

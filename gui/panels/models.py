@@ -10,10 +10,10 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QHBoxL
 
 from core.errors import WorkbenchError
 from core.events import Done, Progress
-from core.registry import SOURCE_LABELS, Format, ModelEntry, Source, Task
+from core.models.registry import SOURCE_LABELS, Format, ModelEntry, Source, Task
 from gui.context import AppContext
 from gui.progress import show_progress
-from gui.workers import Job
+from gui.jobs import Job
 
 COLUMNS = ("Name", "Task", "Format", "Source", "Size", "Location")
 
@@ -266,7 +266,7 @@ class ModelsPanel(QWidget):
     def convert(self, entry: ModelEntry | None) -> Job | None:
         if entry is None:
             return None
-        from core.convert import convert_gguf  # light module; torch loads inside the job
+        from core.models.convert import convert_gguf  # light module; torch loads inside the job
 
         reg = self.ctx.registry
         return self._run(f"Converting {entry.name}", lambda c: convert_gguf(reg, entry, c))
@@ -275,7 +275,7 @@ class ModelsPanel(QWidget):
         if not hub_id:
             self.ctx.notify.show_info("Type a Hub id first, e.g. HuggingFaceTB/SmolLM2-360M-Instruct.")
             return None
-        from core.hub import download
+        from core.models.hub import download
 
         reg = self.ctx.registry
         return self._run(f"Downloading {hub_id}", lambda c: download(reg, hub_id, c))

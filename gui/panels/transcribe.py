@@ -14,11 +14,11 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QFileDia
 from core.cancel import CancelToken
 from core.errors import BadInput
 from core.events import Done, Event, Progress
-from core.registry import Format, ModelEntry, Task
-from core.transcribe import (AUDIO_SUFFIXES, DEFAULT_FASTER_MODEL, DEFAULT_OPENAI_MODEL,
+from core.models.registry import Format, ModelEntry, Task
+from core.transcribe.service import (AUDIO_SUFFIXES, DEFAULT_FASTER_MODEL, DEFAULT_OPENAI_MODEL,
                              BackendCache, Segment, TranscribeOptions, Transcript, export, to_txt)
 from gui.context import AppContext
-from gui.workers import Job
+from gui.jobs import Job
 
 QUEUE_COLUMNS = ("File", "Duration", "Status", "Progress", "RTF")
 SEGMENT_COLUMNS = ("Start", "End", "Text")
@@ -53,14 +53,14 @@ class QueueItem:
 
 
 def transcribe_job(path, options, cache):
-    from core.transcribe import transcribe_file
+    from core.transcribe.service import transcribe_file
 
     return lambda cancel: transcribe_file(path, options, cancel, cache)
 
 
 def decode_job(path):
     def run(cancel):
-        from core.transcribe import decode
+        from core.transcribe.service import decode
 
         yield Done(result=decode(path))
 
@@ -550,7 +550,7 @@ class TranscribePanel(QWidget):
             self._play(ev.result, seg)
 
     def _play(self, audio, seg: Segment) -> None:
-        from core.record import play
+        from core.transcribe.record import play
 
         try:
             play(audio, seg.start, seg.end)
@@ -558,7 +558,7 @@ class TranscribePanel(QWidget):
             self.ctx.notify.show_error(exc)
 
     def _stop_playback(self) -> None:
-        from core.record import stop_playback
+        from core.transcribe.record import stop_playback
 
         stop_playback()
 
@@ -607,7 +607,7 @@ class TranscribePanel(QWidget):
             self.record_stop.cancel()  # stop and keep: the recording is then transcribed
             self.record_button.setText("Finishing…")
             return
-        from core.record import record
+        from core.transcribe.record import record
 
         stop = CancelToken()
         self.record_stop = stop
@@ -623,7 +623,7 @@ class TranscribePanel(QWidget):
         self.record_label.setText("0:00")
 
     def _on_record_event(self, ev: Event) -> None:
-        from core.record import Level
+        from core.transcribe.record import Level
 
         if isinstance(ev, Level):
             self.level.setValue(min(100, int(ev.peak * 100)))

@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 from core.cancel import CancelToken  # noqa: E402
 from core.events import Done, Log, Progress  # noqa: E402
-from core.finetune import FinetuneConfig, LossPoint, TrainProgress, train  # noqa: E402
+from core.finetune.trainer import FinetuneConfig, LossPoint, TrainProgress, train  # noqa: E402
 from core.paths import AppHome  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "sentiment-minilm"

@@ -6,7 +6,7 @@ import time
 import pytest
 
 from core.cancel import CancelToken
-from core.chat import ChatEngine, ChatRequest, GenerationSettings, Token, Truncated
+from core.chat.engine import ChatEngine, ChatRequest, GenerationSettings, Token, Truncated
 from core.errors import BadInput
 from core.events import Done, Progress
 from tests.conftest import ROOT, load_engine

@@ -9,7 +9,7 @@ import math
 import pytest
 
 from core.cancel import CancelToken
-from core.classify import (BatchResult, Classifier, FillMasker, export_csv, load_classifier,
+from core.classify.engine import (BatchResult, Classifier, FillMasker, export_csv, load_classifier,
                            open_classifier, read_table)
 from core.errors import BadInput, Cancelled
 from core.events import Done
@@ -85,7 +85,7 @@ def test_not_a_classifier_is_refused(tiny_gpt2_dir):
 
 
 def test_a_chat_model_id_is_refused_before_loading(home):
-    from core.registry import Registry
+    from core.models.registry import Registry
 
     with pytest.raises(BadInput, match="text-generation model, not a text classifier"):
         run_all(open_classifier(Registry(home, scan_hf_cache=False), "smollm2-135m-instruct",
@@ -170,8 +170,8 @@ def test_export_adds_columns_and_leaves_unfinished_rows_blank(tiny_clf, tmp_path
 
 # ---- a classification run from the Fine-tune engine loads here ----------------------------------
 def test_a_lora_classification_run_opens_by_its_registry_id(home, tiny_classifier_dir, tmp_path):
-    from core.finetune import FinetuneConfig, train
-    from core.registry import Registry
+    from core.finetune.trainer import FinetuneConfig, train
+    from core.models.registry import Registry
 
     data = tmp_path / "d.csv"
     data.write_text("text,label\n" + "\n".join(
@@ -191,7 +191,7 @@ def test_a_lora_classification_run_opens_by_its_registry_id(home, tiny_classifie
 @pytest.fixture(scope="module")
 def sentiment():
     from core.paths import AppHome
-    from core.registry import Registry, Source, Task
+    from core.models.registry import Registry, Source, Task
 
     registry = Registry(AppHome.default(), scan_hf_cache=False)
     entry = registry.get("sentiment-minilm")
@@ -227,7 +227,7 @@ def test_bundled_model_dev_accuracy(sentiment, shared_eval):
 
 
 def test_bundled_model_card_says_how_it_was_made():
-    from core.registry import RESOURCES
+    from core.models.registry import RESOURCES
 
     info = json.loads((RESOURCES / "sentiment-minilm" / "training.json").read_text())
     assert info["train_file"] == "sst2_train.tsv" and "dev" not in info["train_file"]

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from core.cancel import CancelToken
-from core.chat import ChatRequest, GenerationSettings, Token
+from core.chat.engine import ChatRequest, GenerationSettings, Token
 from core.errors import BadInput, OutOfMemory
 from core.events import Done
-from core.finetune import (
+from core.finetune.trainer import (
     FinetuneConfig,
     LossPoint,
     RunResult,
@@ -27,7 +27,7 @@ from core.finetune import (
     train,
 )
 from core.paths import AppHome
-from core.registry import META_FILE, Registry
+from core.models.registry import META_FILE, Registry
 from tests.conftest import load_engine
 
 GREEDY = GenerationSettings(decoding="greedy", max_new_tokens=6)
@@ -147,7 +147,7 @@ def test_full_and_lora_outputs_load_in_chat(full_run, tiny_gpt2_dir, shakespeare
 def test_chat_data_learns_the_replies_only(tiny_chat_dir, tmp_path, home):
     from transformers import AutoTokenizer
 
-    from core.finetune import _chat_example
+    from core.finetune.trainer import _chat_example
 
     tok = AutoTokenizer.from_pretrained(tiny_chat_dir)
     messages = [{"role": "user", "content": "hello world"},

@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from core.errors import BadInput
-from core.history import HistoryStore, title_from
+from core.chat.history import HistoryStore, title_from
 from tests.conftest import ROOT
 
 FIGURES = {"tokens": 42, "tokens_per_s": 12.34, "ttft_s": 0.2, "model": "smollm2", "stopped": True}
@@ -205,7 +205,7 @@ def test_killed_process_keeps_what_it_wrote(tmp_path):
     code = textwrap.dedent(f"""
         import os, sys
         sys.path.insert(0, {str(ROOT)!r})
-        from core.history import HistoryStore
+        from core.chat.history import HistoryStore
         s = HistoryStore({str(path)!r})
         c = s.create("Crash")
         s.add_message(c.id, "user", "question")

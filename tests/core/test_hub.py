@@ -2,8 +2,8 @@ import pytest
 
 from core.cancel import CancelToken
 from core.errors import BadInput, HubUnreachable
-from core.hub import download
-from core.registry import Registry
+from core.models.hub import download
+from core.models.registry import Registry
 
 
 def test_unreachable_hub_gives_the_typed_error(home, monkeypatch, tmp_path):

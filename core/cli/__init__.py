@@ -166,7 +166,7 @@ def _human_size(n: int | None) -> str:
 
 
 def cmd_models(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from core.registry import Registry, Task
+    from core.models.registry import Registry, Task
 
     registry = Registry()
     if args.action != "list" and not args.target:
@@ -180,14 +180,14 @@ def cmd_models(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         print(registry.remove(args.target), file=out)
         return 0
     if args.action == "convert":
-        from core.convert import convert_gguf
+        from core.models.convert import convert_gguf
 
         entry = registry.get(args.target)
         done = drive(lambda c: convert_gguf(registry, entry, c), err)
         print(done.converted_path, file=out)
         return 0
     if args.action == "download":
-        from core.hub import download
+        from core.models.hub import download
 
         done = drive(lambda c: download(registry, args.target, c), err)
         print(done.path, file=out)
@@ -215,7 +215,7 @@ def cmd_models(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def cmd_chat(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from core.chat import ChatRequest, GenerationSettings, Token, open_model
+    from core.chat.engine import ChatRequest, GenerationSettings, Token, open_model
     from core.errors import BadInput
 
     if not args.prompt.strip():
@@ -232,7 +232,7 @@ def cmd_chat(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         seed=args.seed, num_beams=max(args.num_beams, 1)).validate()
     request = ChatRequest(({"role": "user", "content": args.prompt},), args.system, settings)
     request.validate()
-    from core.registry import Registry
+    from core.models.registry import Registry
 
     engine = drive(lambda c: open_model(Registry(), args.model, args.device, c), err)
     stats = None
@@ -257,9 +257,9 @@ def cmd_classify(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     import csv
     import json
 
-    from core.classify import FillMasker, open_classifier, read_table, result_columns
+    from core.classify.engine import FillMasker, open_classifier, read_table, result_columns
     from core.errors import BadInput
-    from core.registry import Registry
+    from core.models.registry import Registry
 
     texts = list(args.texts)
     if args.file:
@@ -326,8 +326,8 @@ def cmd_transcribe(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from pathlib import Path
 
     from core.errors import DeviceUnavailable, ModelUnavailable
-    from core.registry import Registry
-    from core.transcribe import (BackendCache, TranscribeOptions, export, export_path,
+    from core.models.registry import Registry
+    from core.transcribe.service import (BackendCache, TranscribeOptions, export, export_path,
                                  transcribe_file)
 
     options = TranscribeOptions(
@@ -359,7 +359,7 @@ def cmd_transcribe(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def cmd_finetune(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from core.finetune import FinetuneConfig, LossPoint, TrainProgress, export_script, train
+    from core.finetune.trainer import FinetuneConfig, LossPoint, TrainProgress, export_script, train
 
     lr = args.lr if args.lr is not None else (5e-4 if args.task == "classification" else 2e-4)
     config = FinetuneConfig(

@@ -18,6 +18,7 @@ from typing import Any
 from core.cancel import CancelToken
 from core.errors import BadInput, ModelUnavailable, OutOfMemory
 from core.events import Done, Event, Progress
+from core.models.loading import context_length
 
 DECODING = ("greedy", "sampling", "beam")
 
@@ -127,16 +128,6 @@ class LoadedInfo:
     has_chat_template: bool
 
 
-def _context_length(model, tokenizer) -> int:
-    cfg = model.config
-    for attr in ("max_position_embeddings", "n_positions", "max_seq_len", "seq_length"):
-        value = getattr(cfg, attr, None)
-        if isinstance(value, int) and value > 0:
-            return value
-    limit = getattr(tokenizer, "model_max_length", 0)
-    return limit if 0 < limit < 1_000_000 else 2048
-
-
 class _GenerationThread:
     """One long-lived thread per engine runs every ``generate`` call. A fresh thread per reply
     would pay torch's per-thread start-up (its OpenMP team, kernel caches) on the first token:
@@ -207,18 +198,17 @@ class ChatEngine:
             raise ModelUnavailable(f"The model folder '{path}' does not exist.")
         started = time.perf_counter()
         yield Progress("Reading the model config", 0, 3, name)
-        import torch
-        from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoConfig
 
         from core.runtime import quiet_transformers
 
         quiet_transformers()
 
-        # a LoRA adapter folder (a fine-tuned model): load its base, then apply the adapter
-        from core.finetune import adapter_base, apply_adapter
+        # a LoRA adapter folder (a fine-tuned model): its base, with the adapter merged in
+        from core.models.adapters import adapter_base
+        from core.models.loading import load_hf
 
-        base = adapter_base(path)
-        weights = base or path
+        weights = adapter_base(path) or path
         try:
             config = AutoConfig.from_pretrained(weights)
         except Exception as exc:
@@ -228,22 +218,9 @@ class ChatEngine:
             raise BadInput(f"'{name}' is not a causal language model (it is {archs[0]}).",
                            hint="Pick a text-generation model for Chat.")
         cancel.raise_if_cancelled()
-        yield Progress("Loading the tokenizer", 1, 3, name)
-        has_tokenizer = (path / "tokenizer_config.json").is_file()
-        tokenizer = AutoTokenizer.from_pretrained(path if has_tokenizer else weights)
-        cancel.raise_if_cancelled()
         yield Progress("Loading the weights", 2, 3, name)
-        dtype = torch.float32 if device == "cpu" else torch.bfloat16
-        try:
-            model = AutoModelForCausalLM.from_pretrained(weights, dtype=dtype)
-            if base is not None:
-                model = apply_adapter(model, path)  # merged: generation at the base's speed
-            model.to(device)
-        except (MemoryError, torch.OutOfMemoryError) as exc:
-            raise OutOfMemory(f"Not enough memory to load '{name}'.",
-                              hint="Pick a smaller model or free some memory.") from exc
-        except ValueError as exc:
-            raise BadInput(f"'{name}' cannot be loaded as a causal language model: {exc}") from exc
+        model, tokenizer = load_hf(path, "causal-lm", device, name=name,
+                                   base=None if weights == path else weights)
         model.eval()
         if tokenizer.pad_token_id is None and tokenizer.eos_token_id is not None:
             tokenizer.pad_token = tokenizer.eos_token
@@ -251,7 +228,7 @@ class ChatEngine:
         yield Progress("Warming up", 2.8, 3, name)
         engine.warm_up()
         info = LoadedInfo(name, str(path), device, time.perf_counter() - started,
-                          _context_length(model, tokenizer), bool(tokenizer.chat_template))
+                          context_length(model.config, tokenizer), bool(tokenizer.chat_template))
         engine.info = info
         yield Progress("Loaded", 3, 3, name)
         yield Done(result=engine,
@@ -397,9 +374,9 @@ DEFAULT_CHAT_MODEL = "smollm2-135m-instruct"
 def open_model(registry, model_id: str | None, device: str, cancel: CancelToken) -> Iterator[Event]:
     """Resolve a registry id (converting a GGUF or downloading a Hub id first when needed) and
     load it for chat on ``device`` (auto, cpu or cuda). Yields Progress, then Done(ChatEngine)."""
-    from core.convert import prepared
+    from core.models.convert import prepared
     from core.device import choose_device
-    from core.registry import Task
+    from core.models.registry import Task
 
     device = choose_device(device).torch_device
     entry = registry.get(model_id or DEFAULT_CHAT_MODEL, task=Task.TEXT_GENERATION)

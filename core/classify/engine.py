@@ -9,7 +9,6 @@ when cancelled; ``read_table`` and ``export_csv`` handle the files.
 from __future__ import annotations
 
 import csv
-import io
 import json
 import os
 import time
@@ -20,6 +19,7 @@ from pathlib import Path
 from core.cancel import CancelToken
 from core.errors import BadInput, OutOfMemory
 from core.events import Done, Event, Progress
+from core.textfiles import TEXT_COLUMNS, parse_table, pick_column, read_text_file
 
 DEFAULT_CLASSIFY_MODEL = "sentiment-minilm"
 SORT_WINDOW = 8  # batches: texts are sorted by length within this many batches (less padding)
@@ -238,18 +238,13 @@ def load_classifier(folder: str | Path, *, name: str, device: str = "cpu", regis
                     kind: str | None = None) -> Classifier | FillMasker:
     """Load a local folder: a classifier (full weights or a LoRA adapter on its base), or a
     masked LM. ``kind`` forces "classifier" or "fill-mask"; else it comes from the folder."""
-    import torch
-    from transformers import AutoModelForMaskedLM, AutoModelForSequenceClassification, AutoTokenizer
+    from core.models.adapters import adapter_config
+    from core.models.loading import load_hf
 
-    from core.finetune import adapter_base, adapter_config, load_trained
-    from core.runtime import quiet_transformers
-
-    quiet_transformers()
     folder = Path(folder)
     started = time.perf_counter()
     archs = _architectures(folder)
     adapter = adapter_config(folder)
-    is_adapter = adapter is not None
     adapter_task = (adapter or {}).get("task_type")
     if kind is None:
         if adapter_task == "SEQ_CLS" or any(a.endswith("ForSequenceClassification") for a in archs):
@@ -261,23 +256,11 @@ def load_classifier(folder: str | Path, *, name: str, device: str = "cpu", regis
         else:
             raise BadInput(f"'{name}' has no config.json saying what model it is.")
     note = ""
-    try:
-        if is_adapter:
-            if adapter_task != "SEQ_CLS":
-                raise _not_a_classifier(name, "an adapter for a language model")
-            base = adapter_base(folder, registry)
-            model, tokenizer = load_trained(folder, device, base=base)
-            note = "LoRA adapter"
-        else:
-            tokenizer = AutoTokenizer.from_pretrained(folder)
-            auto = AutoModelForSequenceClassification if kind == "classifier" else AutoModelForMaskedLM
-            dtype = torch.float32 if device == "cpu" else torch.float16
-            model = auto.from_pretrained(folder, dtype=dtype).to(device).eval()
-    except (MemoryError, torch.OutOfMemoryError) as exc:
-        raise OutOfMemory(f"Not enough memory to load '{name}'.",
-                          hint="Pick a smaller model or free some memory.") from exc
-    except (OSError, ValueError, KeyError) as exc:
-        raise BadInput(f"'{name}' cannot be loaded: {exc}") from exc
+    if adapter is not None:
+        if adapter_task != "SEQ_CLS":
+            raise _not_a_classifier(name, "an adapter for a language model")
+        note = "LoRA adapter"
+    model, tokenizer = load_hf(folder, kind, device, name=name, registry=registry)
     if kind == "fill-mask" and tokenizer.mask_token is None:
         raise BadInput(f"The tokenizer of '{name}' has no mask token.")
     id2label = getattr(model.config, "id2label", None) or {}
@@ -293,10 +276,10 @@ def open_classifier(registry, model_id: str | None, device: str, cancel: CancelT
                     ) -> Iterator[Event]:
     """Resolve ``model_id`` (default: the bundled sentiment model), download or find what it needs,
     and load it on ``device`` (auto, cpu or cuda). Progress, then Done(Classifier | FillMasker)."""
-    from core.convert import prepared
+    from core.models.convert import prepared
     from core.device import choose_device
-    from core.finetune import adapter_config
-    from core.registry import HUB_ID, Task
+    from core.models.adapters import adapter_config
+    from core.models.registry import HUB_ID, Task
 
     dev = choose_device(device).torch_device
     entry = registry.get(model_id or DEFAULT_CLASSIFY_MODEL, task=Task.TEXT_CLASSIFICATION)
@@ -332,51 +315,29 @@ class InputTable:
     skipped: int = 0  # blank lines, or rows without that column's text
 
 
-def _reader(text: str, path: Path):
-    suffix = path.suffix.lower()
-    if suffix == ".tsv":
-        return csv.reader(io.StringIO(text), delimiter="\t", quoting=csv.QUOTE_NONE), "\t"
-    if suffix == ".csv":
-        try:
-            dialect = csv.Sniffer().sniff(text[:8192], delimiters=",;")
-            return csv.reader(io.StringIO(text), dialect), dialect.delimiter
-        except csv.Error:
-            return csv.reader(io.StringIO(text)), ","
-    raise AssertionError(suffix)
-
-
 def read_table(path: str | Path, column: str | None = None) -> InputTable:
     """Texts to classify from a file. BadInput for a missing, binary, empty or unreadable file,
     or a table without that column (the message lists the columns found)."""
-    from core.finetune import TEXT_COLUMNS, _pick_column, read_text_file
-
     p = Path(path).expanduser()
     text, encoding = read_text_file(p)
     if p.suffix.lower() not in (".csv", ".tsv"):
         lines = text.splitlines()
         texts = [ln.strip() for ln in lines if ln.strip()]
         return InputTable(p, "lines", encoding, texts, skipped=len(lines) - len(texts))
-    reader, delimiter = _reader(text, p)
-    try:
-        header = next(reader)
-        columns = [c.strip().lstrip("\ufeff") for c in header]
-        col = _pick_column(columns, column, TEXT_COLUMNS, "text", p)
-        ci = columns.index(col)
-        rows, texts, skipped = [], [], 0
-        for row in reader:
-            if not any(cell.strip() for cell in row):
-                continue
-            if len(row) <= ci or not row[ci].strip():
-                skipped += 1
-                continue
-            rows.append(row)
-            texts.append(row[ci].strip())
-    except csv.Error as exc:
-        raise BadInput(f"'{p.name}' is not a well-formed table near line {reader.line_num}: "
-                       f"{exc}.") from exc
+    table = parse_table(text, p)
+    col = pick_column(table.columns, column, TEXT_COLUMNS, "text", p)
+    ci = table.columns.index(col)
+    rows, texts, skipped = [], [], 0
+    for row in table.rows:
+        if len(row) <= ci or not row[ci].strip():
+            skipped += 1
+            continue
+        rows.append(row)
+        texts.append(row[ci].strip())
     if not texts:
         raise BadInput(f"'{p.name}' has no text in its column '{col}'.")
-    return InputTable(p, "table", encoding, texts, columns, col, rows, delimiter, skipped)
+    return InputTable(p, "table", encoding, texts, table.columns, col, rows, table.delimiter,
+                      skipped)
 
 
 def result_columns(labels: list[str], taken: list[str] = ()) -> list[str]:

@@ -19,10 +19,8 @@ last, then renamed into ``models/trained``; the registry never lists a half-writ
 """
 from __future__ import annotations
 
-import csv
 import errno
 import hashlib
-import io
 import json
 import math
 import os
@@ -43,17 +41,17 @@ from typing import Any
 from core.cancel import CancelToken
 from core.errors import BadInput, Cancelled, ModelUnavailable, OutOfMemory, WorkbenchError
 from core.events import Done, Event, Log, Progress
+from core.models.adapters import ADAPTER_CONFIG, adapter_base, adapter_config, apply_adapter
+from core.models.loading import load_trained
 from core.paths import AppHome
+from core.textfiles import LABEL_COLUMNS, TEXT_COLUMNS, parse_table, pick_column, read_text_file
 
 TASKS = ("causal-lm", "chat", "classification")
 METHODS = ("lora", "full")
 DEVICES = ("auto", "cpu", "cuda")
 STATUSES = ("running", "done", "cancelled", "failed")
 RUN_FILE = "run.json"
-ADAPTER_CONFIG = "adapter_config.json"
 
-TEXT_COLUMNS = ("text", "sentence", "sentence1", "content", "review", "document", "input")
-LABEL_COLUMNS = ("label", "labels", "class", "category", "target", "sentiment", "output")
 CHAT_ROLES = ("system", "user", "assistant")
 # Used for chat data when the base tokenizer has no chat template of its own (GPT-2 style).
 CHATML_TEMPLATE = (
@@ -277,54 +275,6 @@ class RunInfo:
 
 
 # ---- reading files -----------------------------------------------------------------------------
-def read_text_file(path: str | Path) -> tuple[str, str]:
-    """(text, encoding). UTF-8 (with or without BOM), UTF-16 with a BOM, then cp1252 and latin-1.
-    BadInput naming the file when it is missing, binary, empty or only whitespace."""
-    p = Path(path).expanduser()
-    if not p.exists():
-        raise BadInput(f"The data file '{p}' does not exist.")
-    if not p.is_file():
-        raise BadInput(f"'{p}' is not a file.")
-    try:
-        raw = p.read_bytes()
-    except OSError as exc:
-        raise BadInput(f"Cannot read '{p.name}': {exc.strerror or exc}.") from exc
-    text: str | None = None
-    encoding = ""
-    if raw.startswith(b"\xef\xbb\xbf"):
-        text, encoding = raw[3:].decode("utf-8", errors="replace"), "utf-8-sig"
-    elif raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-        try:
-            text, encoding = raw.decode("utf-16"), "utf-16"
-        except UnicodeDecodeError:
-            text = None
-    if text is None:
-        if b"\x00" in raw:
-            raise BadInput(f"'{p.name}' is a binary file, not text.",
-                           hint="Choose a plain-text file (.txt, .md, .jsonl, .csv or .tsv).")
-        for enc in ("utf-8", "cp1252", "latin-1"):
-            try:
-                text, encoding = raw.decode(enc), enc
-                break
-            except UnicodeDecodeError:
-                continue
-    assert text is not None
-    if encoding in ("cp1252", "latin-1") and _looks_binary(text):
-        raise BadInput(f"'{p.name}' does not look like text: it cannot be decoded as UTF-8 and "
-                       "is full of control characters.",
-                       hint="Choose a plain-text file, or save it as UTF-8.")
-    if not text.strip():
-        what = "is empty" if not text else "holds only whitespace"
-        raise BadInput(f"'{p.name}' {what}.", hint="Choose a file with some text in it.")
-    return text, encoding
-
-
-def _looks_binary(text: str) -> bool:
-    sample = text[:65536]
-    controls = sum(1 for ch in sample if ord(ch) < 32 and ch not in "\t\n\r\f\v")
-    return controls > max(8, len(sample) // 100)
-
-
 def _sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -402,69 +352,28 @@ def _parse_jsonl(path: Path, text: str) -> list[list[dict]]:
     return out
 
 
-def _pick_column(columns: list[str], wanted: str | None, candidates: tuple[str, ...],
-                 what: str, path: Path) -> str:
-    found = ", ".join(f"'{c}'" for c in columns)
-    if wanted is not None:
-        for c in columns:
-            if c == wanted:
-                return c
-        for c in columns:
-            if c.strip().lower() == wanted.strip().lower():
-                return c
-        raise BadInput(f"'{path.name}' has no {what} column '{wanted}'. Columns found: {found}.",
-                       hint=f"Choose the {what} column among them.")
-    lower = {c.strip().lower(): c for c in columns}
-    for cand in candidates:
-        if cand in lower:
-            return lower[cand]
-    raise BadInput(f"'{path.name}' has no {what} column (looked for "
-                   f"{', '.join(candidates[:3])}, ...). Columns found: {found}.",
-                   hint=f"Choose the {what} column among them.")
-
-
 def _parse_tables(parsed: _Parsed, texts, text_col: str | None, label_col: str | None) -> None:
     for p, text, _enc in texts:
-        suffix = p.suffix.lower()
-        if suffix == ".tsv":
-            reader = csv.reader(io.StringIO(text), delimiter="\t", quoting=csv.QUOTE_NONE)
-        elif suffix == ".csv":
-            reader = csv.reader(io.StringIO(text))
-        else:
-            try:
-                dialect = csv.Sniffer().sniff(text[:8192], delimiters=",\t;|")
-            except csv.Error as exc:
-                raise BadInput(f"'{p.name}' does not look like a CSV or TSV table.",
-                               hint="Use a .csv or .tsv file with a header row.") from exc
-            reader = csv.reader(io.StringIO(text), dialect)
-        try:
-            header = next(reader)
-        except StopIteration:
-            raise BadInput(f"'{p.name}' is empty.") from None
-        columns = [c.strip().lstrip("\ufeff") for c in header]
+        table = parse_table(text, p)
+        columns = table.columns
         if parsed.columns is None:
             parsed.columns = tuple(columns)
-        tcol = _pick_column(columns, text_col, TEXT_COLUMNS, "text", p)
-        lcol = _pick_column(columns, label_col, LABEL_COLUMNS, "label", p)
+        tcol = pick_column(columns, text_col, TEXT_COLUMNS, "text", p)
+        lcol = pick_column(columns, label_col, LABEL_COLUMNS, "label", p)
         if tcol == lcol:
             raise BadInput(f"The text and label columns of '{p.name}' are the same ('{tcol}').",
                            hint="Choose two different columns.")
         parsed.text_column, parsed.label_column = tcol, lcol
         ti, li = columns.index(tcol), columns.index(lcol)
-        try:
-            for row in reader:
-                if len(row) <= max(ti, li):
-                    if any(cell.strip() for cell in row):
-                        parsed.skipped += 1
-                    continue
-                t, lab = row[ti].strip(), row[li].strip()
-                if not t or not lab:
-                    parsed.skipped += 1
-                    continue
-                parsed.rows.append((t, lab))
-        except csv.Error as exc:
-            raise BadInput(f"'{p.name}' is not a well-formed table near line "
-                           f"{reader.line_num}: {exc}.") from exc
+        for row in table.rows:
+            if len(row) <= max(ti, li):
+                parsed.skipped += 1
+                continue
+            t, lab = row[ti].strip(), row[li].strip()
+            if not t or not lab:
+                parsed.skipped += 1
+                continue
+            parsed.rows.append((t, lab))
     if not parsed.rows:
         raise BadInput(f"No rows with both a text and a label in {_names(parsed.files)}.")
     counts = Counter(lab for _t, lab in parsed.rows)
@@ -736,8 +645,8 @@ class _RunFile:
 # ---- base model --------------------------------------------------------------------------------
 def _resolve_base(registry, config: FinetuneConfig, cancel: CancelToken) -> Iterator[Event]:
     """Yield conversion/download events; Done(result=(entry, local folder))."""
-    from core.convert import prepared
-    from core.registry import Format, Task
+    from core.models.convert import prepared
+    from core.models.registry import Format, Task
 
     want = Task.TEXT_CLASSIFICATION if config.task == "classification" else Task.TEXT_GENERATION
     entry = registry.get(config.base, task=want)
@@ -759,61 +668,10 @@ def _resolve_base(registry, config: FinetuneConfig, cancel: CancelToken) -> Iter
     yield Done(result=(entry, folder))
 
 
-def adapter_config(folder: str | Path) -> dict | None:
-    """The adapter_config.json of a LoRA adapter folder (its base, peft task type, ...); None when
-    the folder holds no adapter. BadInput when it is unreadable."""
-    folder = Path(folder)
-    cfg = folder / ADAPTER_CONFIG
-    if not cfg.is_file():
-        return None
-    try:
-        data = json.loads(cfg.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BadInput(f"The adapter config of '{folder.name}' is unreadable: {exc}") from exc
-    return data if isinstance(data, dict) else {}
-
-
-def adapter_base(folder: str | Path, registry=None) -> Path | None:
-    """For a LoRA adapter folder: the local folder of its base model; None if not an adapter.
-    A base named by Hub id is looked up in ``registry`` (a bundled pack may hold it), then in the
-    Hugging Face cache. ModelUnavailable when the base is not on this machine."""
-    folder = Path(folder)
-    data = adapter_config(folder)
-    if data is None:
-        return None
-    base = str(data.get("base_model_name_or_path") or "")
-    if not base:
-        raise BadInput(f"The adapter '{folder.name}' does not say which base model it belongs to.")
-    if Path(base).expanduser().is_dir():
-        return Path(base).expanduser()
-    if registry is not None:
-        for entry in registry.entries():
-            if entry.hub_id == base and entry.load_path and Path(entry.load_path).is_dir():
-                return Path(entry.load_path)
-    try:
-        from huggingface_hub import snapshot_download
-
-        return Path(snapshot_download(base, local_files_only=True))
-    except Exception:
-        raise ModelUnavailable(
-            f"The base model of '{folder.name}' ('{base}') is not on this machine.",
-            hint="Download or add the base model on the Models page, then try again.") from None
-
-
-def apply_adapter(model, folder: str | Path):
-    """``model`` with the LoRA adapter in ``folder`` applied and merged in (so it runs at the
-    plain model's speed)."""
-    from peft import PeftModel
-
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")
-        return PeftModel.from_pretrained(model, str(folder)).merge_and_unload()
-
-
 def base_tokenizer(config: FinetuneConfig, registry=None):
     """The base model's tokenizer when it is on disk already (for an exact ``preview_data``);
     None when the base needs a download or a GGUF conversion first, or cannot be found."""
-    from core.registry import Format, Registry
+    from core.models.registry import Format, Registry
 
     try:
         entry = (registry or Registry(scan_hf_cache=False)).get(config.base)
@@ -1065,7 +923,7 @@ def train(config: FinetuneConfig, cancel: CancelToken, *, home: AppHome | None =
     """Fine-tune ``config.base`` on ``config.data``; yields Progress, Log, TrainProgress and
     LossPoint events, then Done(RunResult). ``resume=True`` continues the run of that name from
     its last checkpoint with the configuration saved in its run.json."""
-    from core.registry import Registry
+    from core.models.registry import Registry
 
     if home is None:
         home = registry.home if registry is not None else AppHome.default()
@@ -1392,7 +1250,7 @@ def _publish(config: FinetuneConfig, model, tokenizer, entry, base_folder: Path,
              labels: list[str], metrics: dict, home: AppHome, run: _RunFile) -> Path:
     """Write the final model to a temp folder (workbench.json last), then rename it into
     home.trained/<name>. Nothing appears in the registry until the rename."""
-    from core.registry import META_FILE, Format
+    from core.models.registry import META_FILE, Format
 
     target = home.trained / config.output
     partial = run.path.parent / "publish.partial"
@@ -1442,50 +1300,11 @@ def _point_adapter_at(folder: Path, base_folder: Path) -> None:
 
 
 # ---- using trained models ----------------------------------------------------------------------
-def load_trained(path: str | Path, device: str = "cpu", base: Path | None = None):
-    """(model, tokenizer) of a trained folder for inference: full weights, or a LoRA adapter applied
-    to (and merged into) its base (``base``, else the one its adapter config names). The task comes
-    from workbench.json or the folder's config; the tokenizer from the folder, else the base."""
-    from core.registry import META_FILE
-
-    path = Path(path)
-    meta = {}
-    if (path / META_FILE).is_file():
-        meta = json.loads((path / META_FILE).read_text(encoding="utf-8"))
-    import torch
-    from transformers import (
-        AutoConfig,
-        AutoModelForCausalLM,
-        AutoModelForSequenceClassification,
-        AutoTokenizer,
-    )
-
-    base = base or adapter_base(path)
-    classify = meta.get("task") == "text-classification" or (
-        (adapter_config(path) or {}).get("task_type") == "SEQ_CLS") or (
-        (path / "config.json").is_file() and any(
-            a.endswith("ForSequenceClassification") for a in
-            (AutoConfig.from_pretrained(path).architectures or [])))
-    auto = AutoModelForSequenceClassification if classify else AutoModelForCausalLM
-    dtype = torch.float32 if device == "cpu" else torch.bfloat16
-    has_tokenizer = any((path / f).is_file() for f in ("tokenizer.json", "tokenizer_config.json"))
-    tokenizer = AutoTokenizer.from_pretrained(path if has_tokenizer or base is None else base)
-    if base is None:
-        model = auto.from_pretrained(path, dtype=dtype)
-    else:
-        # the adapter's head may have another number of labels than the base's
-        kw = ({"config": AutoConfig.from_pretrained(path), "ignore_mismatched_sizes": True}
-              if classify else {})
-        model = apply_adapter(auto.from_pretrained(base, dtype=dtype, **kw), path)
-    model.to(device).eval()
-    return model, tokenizer
-
-
 def merge_adapter(path: str | Path, output_name: str | None = None,
                   home: AppHome | None = None) -> str:
     """Merge a LoRA model (a trained folder or its registry name) into full weights, published as
     a new trained model; returns its folder."""
-    from core.registry import META_FILE, Format
+    from core.models.registry import META_FILE, Format
 
     home = (home or AppHome.default()).ensure()
     src = Path(path)
@@ -1532,13 +1351,13 @@ def export_script(config: FinetuneConfig, folder: str | Path, *, home: AppHome |
                   ) -> list[Path]:
     """Write train.py (standalone transformers + peft Trainer script with the same settings),
     accelerate_config.yaml (one machine, every GPU) and launch.sh; return their paths."""
-    from core.finetune_script import ACCELERATE_CONFIG, LAUNCH_SH, TRAIN_PY
+    from core.finetune.script import ACCELERATE_CONFIG, LAUNCH_SH, TRAIN_PY
 
     config._check_data_fields()
     folder = Path(folder).expanduser()
     folder.mkdir(parents=True, exist_ok=True)
     base = config.base
-    from core.registry import Format, Registry
+    from core.models.registry import Format, Registry
 
     try:  # a local folder where the registry knows one; else the id as given (a Hub id)
         entry = Registry(home, scan_hf_cache=False).get(config.base)

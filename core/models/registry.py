@@ -114,7 +114,7 @@ PACKS: tuple[PackSpec, ...] = (
 # Small models that ship inside the app's resources: (id, name, task, folder, note). The sentiment
 # model is a LoRA adapter and classifier head for the all-MiniLM-L6-v2 pack, made by
 # resources/models/make_sentiment.py.
-RESOURCES = Path(__file__).resolve().parents[1] / "resources" / "models"
+RESOURCES = Path(__file__).resolve().parents[2] / "resources" / "models"
 BUNDLED: tuple[tuple[str, str, Task, str, str], ...] = (
     ("sentiment-minilm", "Sentiment (MiniLM, SST-2)", Task.TEXT_CLASSIFICATION, "sentiment-minilm",
      "positive/negative; LoRA on all-MiniLM-L6-v2, trained by the app on SST-2"),

@@ -12,7 +12,7 @@ from pathlib import Path
 from core.cancel import CancelToken
 from core.errors import BadInput, Cancelled, ModelUnavailable, OutOfMemory
 from core.events import Done, Event, Progress
-from core.registry import META_FILE, Format, ModelEntry, Registry, Task
+from core.models.registry import META_FILE, Format, ModelEntry, Registry, Task
 
 STAGES = ("Reading the tokenizer", "Dequantizing the weights", "Rebuilding the model",
           "Saving safetensors")
@@ -110,7 +110,7 @@ def ensure_loadable(registry: Registry, entry: ModelEntry, cancel: CancelToken) 
         yield from convert_gguf(registry, entry, cancel)
         return
     if entry.load_path is None:
-        from core.hub import download
+        from core.models.hub import download
 
         yield from download(registry, entry.hub_id or entry.name, cancel)
         return

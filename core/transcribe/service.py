@@ -718,15 +718,15 @@ def resolve_model(options: TranscribeOptions, registry=None, cancel: CancelToken
 
 def _registry(registry):
     if registry is None:
-        from core.registry import Registry
+        from core.models.registry import Registry
 
         registry = Registry()
     return registry
 
 
 def _resolve_faster(model: str, registry, cancel: CancelToken) -> Iterator[Event]:
-    from core.convert import prepared
-    from core.registry import Format, Task
+    from core.models.convert import prepared
+    from core.models.registry import Format, Task
 
     registry = _registry(registry)
     entry = registry.get(model, task=Task.SPEECH_RECOGNITION)
@@ -748,7 +748,7 @@ def _resolve_openai(model: str, registry) -> ResolvedModel:
     import os
 
     from core.errors import HubUnreachable, ModelUnavailable
-    from core.registry import Format, Source
+    from core.models.registry import Format, Source
 
     path = Path(model).expanduser()
     if path.is_file():

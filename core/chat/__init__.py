@@ -1,0 +1,1 @@
+"""Chat: streaming engines, settings and the conversation history."""

@@ -1,0 +1,1 @@
+"""Classify: sequence classification and fill-mask, input files and exports."""

@@ -1,0 +1,1 @@
+"""Fine-tune: config, data, Trainer glue, runs on disk, publishing, script export."""

@@ -1,0 +1,1 @@
+"""The model registry, Hub downloads, GGUF conversion, the one HF loader and adapters."""

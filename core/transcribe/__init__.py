@@ -1,0 +1,1 @@
+"""Transcribe: Whisper backends, audio, formats, recording."""
