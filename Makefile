@@ -14,7 +14,7 @@ VPY   = $(VENV)/bin/python
 PIP   = $(VPY) -m pip --disable-pip-version-check
 STAMP = $(VENV)/.workbench-setup
 
-.PHONY: setup system run test bench clean-setup
+.PHONY: setup system run test lint bench clean-setup
 
 setup: system $(STAMP)
 
@@ -48,8 +48,14 @@ run: setup
 	  echo "no display found: running under xvfb-run"; xvfb-run -a $(VPY) main.py; \
 	else $(VPY) main.py; fi
 
-test: setup
+test: setup lint
 	QT_QPA_PLATFORM=offscreen $(VPY) -m pytest -q
+
+# The contracts a tool checks: import-linter (core never imports Qt, pages stay apart,
+# inference never imports training) and ruff.
+lint: setup
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/ruff check .
 
 bench: setup
 	$(VPY) bench/startup.py

@@ -16,7 +16,7 @@ class Window(QMainWindow):
         self.setCentralWidget(QLabel("bare window"))
         self.resize(1100, 720)
 
-    def paintEvent(self, event):  # noqa: N802
+    def paintEvent(self, event):
         super().paintEvent(event)
         if not self._done:
             self._done = True

@@ -27,8 +27,8 @@ PROMPT = "Write a detailed story about a lighthouse keeper who finds a message i
 
 def converted_smollm2():
     from core.cancel import CancelToken
-    from core.models.convert import ensure_loadable
     from core.events import Done
+    from core.models.convert import ensure_loadable
     from core.models.registry import Registry
 
     registry = Registry()
@@ -58,7 +58,7 @@ def raw_run(model, tok, ids, n):
 
 def app_run(engine, n):
     from core.cancel import CancelToken
-    from core.chat.engine import ChatRequest, GenerationSettings
+    from core.chat import ChatRequest, GenerationSettings
     from core.events import Done
 
     req = ChatRequest(({"role": "user", "content": PROMPT},),
@@ -70,7 +70,7 @@ def app_run(engine, n):
 def stall_benchmark(path: str, n: int) -> tuple[float, int]:
     from PySide6.QtCore import QElapsedTimer, QTimer
 
-    from core.chat.engine import ChatEngine
+    from core.chat import ChatEngine
     from core.events import Done
     from gui.app import make_app
     from gui.panels.chat import ChatPanel
@@ -120,7 +120,7 @@ def main() -> int:
     args = ap.parse_args()
     import torch
 
-    from core.chat.engine import ChatEngine
+    from core.chat import ChatEngine
     from core.events import Done
 
     path = converted_smollm2()

@@ -55,10 +55,10 @@ def main() -> int:
     import torch
 
     from core.cancel import CancelToken
-    from core.classify.engine import open_classifier, read_table
+    from core.classify import open_classifier, read_table
     from core.events import Done
-    from core.paths import AppHome
     from core.models.registry import Registry
+    from core.paths import AppHome
 
     table = read_table(DEV)
     texts, gold = table.texts, [r[1] for r in table.rows]

@@ -39,8 +39,8 @@ SEED = 42
 
 def converted_smollm2() -> str:
     from core.cancel import CancelToken
-    from core.models.convert import ensure_loadable
     from core.events import Done
+    from core.models.convert import ensure_loadable
     from core.models.registry import Registry
 
     registry = Registry(scan_hf_cache=False)
@@ -73,9 +73,9 @@ def peak_rss_mib() -> float:
 def run_app(args) -> dict:
     from core.cancel import CancelToken
     from core.events import Done
-    from core.finetune.trainer import FinetuneConfig, TrainProgress, train
-    from core.paths import AppHome
+    from core.finetune import FinetuneConfig, TrainProgress, train
     from core.models.registry import Registry
+    from core.paths import AppHome
 
     home = AppHome(Path(tempfile.mkdtemp(prefix="app-", dir=args.work))).ensure()
     config = FinetuneConfig(**settings(args))

@@ -76,7 +76,7 @@ def main() -> int:
     from core.cancel import CancelToken
     from core.events import Done
     from core.models.registry import Registry, Task
-    from core.transcribe.service import BackendCache, TranscribeOptions, transcribe_file
+    from core.transcribe import BackendCache, TranscribeOptions, transcribe_file
 
     refs = references()
     files = args.files or list(refs)

@@ -14,7 +14,7 @@ class AppHome:
     root: Path
 
     @classmethod
-    def default(cls) -> "AppHome":
+    def default(cls) -> AppHome:
         override = os.environ.get(ENV_HOME)
         if override:
             return cls(Path(override).expanduser())
@@ -46,7 +46,7 @@ class AppHome:
     def settings_file(self) -> Path:
         return self.root / "settings.ini"
 
-    def ensure(self) -> "AppHome":
+    def ensure(self) -> AppHome:
         for p in (self.root, self.converted, self.trained, self.logs):
             p.mkdir(parents=True, exist_ok=True)
         return self

@@ -5,9 +5,9 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from core.paths import AppHome
+from gui.jobs import JobRunner
 from gui.notify import NotificationBar
 from gui.settings import Settings
-from gui.jobs import JobRunner
 
 if TYPE_CHECKING:
     from core.models.registry import Registry

@@ -4,15 +4,25 @@ from __future__ import annotations
 import logging
 
 from PySide6.QtCore import QByteArray, QSize, Signal
-from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QListWidget, QListWidgetItem,
-                               QMainWindow, QPushButton, QStackedWidget, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QMainWindow,
+    QPushButton,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from core.device import DeviceInfo, DevicePreference
 from core.paths import AppHome
 from gui.context import AppContext
+from gui.jobs import Job, JobRunner
 from gui.notify import NotificationBar
 from gui.settings import Settings
-from gui.jobs import Job, JobRunner
 
 log = logging.getLogger("workbench")
 
@@ -182,7 +192,7 @@ class MainWindow(QMainWindow):
                     self.notify.show_error(exc)
 
     # ---- first paint, then the background work -----------------------------------------------
-    def paintEvent(self, event) -> None:  # noqa: N802 (Qt name)
+    def paintEvent(self, event) -> None:
         super().paintEvent(event)
         if not self._painted:
             self._painted = True
@@ -227,7 +237,7 @@ class MainWindow(QMainWindow):
             self.cancel_jobs_button.hide()
 
     # ---- quit --------------------------------------------------------------------------------
-    def closeEvent(self, event) -> None:  # noqa: N802 (Qt name)
+    def closeEvent(self, event) -> None:
         self._closing = True
         self.settings.set("window/geometry", self.saveGeometry())
         self.settings.sync()

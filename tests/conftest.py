@@ -62,10 +62,10 @@ def tiny_classifier_dir(tmp_path_factory) -> Path:
 def smollm2_converted():
     """The bundled SmolLM2 GGUF, converted once per test session (about 40 s on 2 cores)."""
     from core.cancel import CancelToken
-    from core.models.convert import convert_gguf
     from core.events import Done
-    from core.paths import AppHome
+    from core.models.convert import convert_gguf
     from core.models.registry import Registry
+    from core.paths import AppHome
 
     registry = Registry(AppHome(Path(_session_home)), scan_hf_cache=False)
     entry = registry.get("smollm2-135m-instruct")
@@ -96,7 +96,7 @@ def tiny_chat_dir(tmp_path_factory) -> Path:
 
 
 def load_engine(folder, **kw):
-    from core.chat.engine import ChatEngine
+    from core.chat import ChatEngine
     from core.events import Done
 
     events = list(ChatEngine.load(folder, **kw))

@@ -50,7 +50,7 @@ def tiny_distilbert_classifier(folder: Path, labels=("negative", "positive")) ->
     cfg = DistilBertConfig(vocab_size=len(tok), dim=32, hidden_dim=64, n_layers=2, n_heads=2,
                            max_position_embeddings=128, pad_token_id=tok.pad_token_id,
                            id2label=dict(enumerate(labels)),
-                           label2id={l: i for i, l in enumerate(labels)})
+                           label2id={lab: i for i, lab in enumerate(labels)})
     DistilBertForSequenceClassification(cfg).save_pretrained(folder)
     return folder
 

@@ -1,1 +1,26 @@
-"""Chat: streaming engines, settings and the conversation history."""
+"""Chat: streaming engines, settings and the conversation history.
+
+What the panels, the CLI and other packages use; the modules inside may move."""
+from __future__ import annotations
+
+from core.chat.engine import (
+    DEFAULT_CHAT_MODEL,
+    ChatEngine,
+    ChatRequest,
+    GenerationSettings,
+    LoadedInfo,
+    ReplyStats,
+    Token,
+    Truncated,
+    open_model,
+)
+from core.chat.history import (
+    Conversation,
+    HistoryStore,
+    title_from,
+)
+
+__all__ = [
+    'ChatEngine', 'ChatRequest', 'Conversation', 'DEFAULT_CHAT_MODEL', 'GenerationSettings',
+    'HistoryStore', 'LoadedInfo', 'ReplyStats', 'Token', 'Truncated', 'open_model', 'title_from',
+]

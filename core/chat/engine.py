@@ -374,8 +374,8 @@ DEFAULT_CHAT_MODEL = "smollm2-135m-instruct"
 def open_model(registry, model_id: str | None, device: str, cancel: CancelToken) -> Iterator[Event]:
     """Resolve a registry id (converting a GGUF or downloading a Hub id first when needed) and
     load it for chat on ``device`` (auto, cpu or cuda). Yields Progress, then Done(ChatEngine)."""
-    from core.models.convert import prepared
     from core.device import choose_device
+    from core.models.convert import prepared
     from core.models.registry import Task
 
     device = choose_device(device).torch_device

@@ -276,9 +276,9 @@ def open_classifier(registry, model_id: str | None, device: str, cancel: CancelT
                     ) -> Iterator[Event]:
     """Resolve ``model_id`` (default: the bundled sentiment model), download or find what it needs,
     and load it on ``device`` (auto, cpu or cuda). Progress, then Done(Classifier | FillMasker)."""
-    from core.models.convert import prepared
     from core.device import choose_device
     from core.models.adapters import adapter_config
+    from core.models.convert import prepared
     from core.models.registry import HUB_ID, Task
 
     dev = choose_device(device).torch_device

@@ -41,7 +41,7 @@ from typing import Any
 from core.cancel import CancelToken
 from core.errors import BadInput, Cancelled, ModelUnavailable, OutOfMemory, WorkbenchError
 from core.events import Done, Event, Log, Progress
-from core.models.adapters import ADAPTER_CONFIG, adapter_base, adapter_config, apply_adapter
+from core.models.adapters import ADAPTER_CONFIG
 from core.models.loading import load_trained
 from core.paths import AppHome
 from core.textfiles import LABEL_COLUMNS, TEXT_COLUMNS, parse_table, pick_column, read_text_file
@@ -67,6 +67,18 @@ _QV_NAMES = (("q_proj", "v_proj"), ("query", "value"), ("q_lin", "v_lin"), ("c_a
 _HEAD_NAMES = ("classifier", "score", "pre_classifier")
 
 
+# The learning rate each method starts from: LoRA trains few fresh weights and takes large steps;
+# full training moves every pre-trained weight, and at LoRA's rate it learns nothing.
+DEFAULT_LEARNING_RATES = {("lora", "causal-lm"): 2e-4, ("lora", "chat"): 2e-4,
+                          ("lora", "classification"): 5e-4, ("full", "causal-lm"): 5e-5,
+                          ("full", "chat"): 5e-5, ("full", "classification"): 5e-5}
+
+
+def default_learning_rate(task: str, method: str) -> float:
+    """The learning rate a run of ``task`` with ``method`` uses unless the user sets one."""
+    return DEFAULT_LEARNING_RATES.get((method, task), 2e-4 if method == "lora" else 5e-5)
+
+
 # ---- configuration ---------------------------------------------------------------------------
 @dataclass(frozen=True)
 class FinetuneConfig:
@@ -81,7 +93,7 @@ class FinetuneConfig:
     target_modules: tuple[str, ...] | None = None  # None: peft's default or the q/v projections
     epochs: float = 1.0
     max_steps: int = -1  # > 0 overrides epochs
-    learning_rate: float = 2e-4
+    learning_rate: float | None = None  # None: default_learning_rate(task, method)
     batch_size: int = 8
     grad_accum: int = 1
     max_length: int = 256  # chat and classification examples are cut to this many tokens
@@ -101,6 +113,8 @@ class FinetuneConfig:
     group_by_length: bool = True  # batches of examples of similar length: less padding, faster
 
     def __post_init__(self) -> None:  # lists from JSON or a GUI become tuples
+        if self.learning_rate is None:
+            object.__setattr__(self, "learning_rate", default_learning_rate(self.task, self.method))
         if isinstance(self.data, (str, Path)):
             object.__setattr__(self, "data", (str(self.data),))
         elif not isinstance(self.data, tuple):
@@ -1129,7 +1143,7 @@ def _fit_context(config: FinetuneConfig, folder: Path, tokenizer, name: str, emi
 
     try:
         model_cfg = AutoConfig.from_pretrained(folder)
-    except Exception:  # noqa: BLE001 - the model load reports an unreadable config properly
+    except Exception:
         return config
     limits = [getattr(model_cfg, a, None) for a in
               ("max_position_embeddings", "n_positions", "max_seq_len", "seq_length")]

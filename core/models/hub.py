@@ -11,6 +11,7 @@ from core.cancel import CancelToken
 from core.errors import BadInput, Cancelled, HubUnreachable, ModelUnavailable
 from core.events import Done, Event, Progress
 from core.models.registry import HUB_ID, ModelEntry, Registry, Source, inspect_path
+
 OFFLINE_HINT = (
     "Connect to the internet and try again, or add a local copy with "
     "Models ▸ Add folder (CLI: pass the folder path instead of the id)."

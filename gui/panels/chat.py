@@ -8,22 +8,51 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QGuiApplication, QKeySequence, QShortcut, QTextCursor
-from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QFrame,
-                               QHBoxLayout, QInputDialog, QLabel, QLineEdit, QListWidget,
-                               QListWidgetItem, QMessageBox, QPlainTextEdit, QProgressBar,
-                               QPushButton, QScrollArea, QSizePolicy, QSpinBox, QSplitter,
-                               QTextBrowser, QToolButton, QVBoxLayout, QWidget, QMenu)
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QFrame,
+    QHBoxLayout,
+    QInputDialog,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QMenu,
+    QMessageBox,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSizePolicy,
+    QSpinBox,
+    QSplitter,
+    QTextBrowser,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from core.cancel import CancelToken
-from core.chat.engine import (DEFAULT_CHAT_MODEL, ChatRequest, GenerationSettings, ReplyStats, Token,
-                       Truncated)
+from core.chat import (
+    DEFAULT_CHAT_MODEL,
+    ChatRequest,
+    Conversation,
+    GenerationSettings,
+    HistoryStore,
+    ReplyStats,
+    Token,
+    Truncated,
+    title_from,
+)
 from core.errors import BadInput
 from core.events import Done, Event
-from core.chat.history import Conversation, HistoryStore, title_from
 from core.models.registry import Task
 from gui.context import AppContext
-from gui.picker import ModelPicker
 from gui.jobs import Job
+from gui.picker import ModelPicker
 
 EngineLoader = Callable[[str, str, CancelToken], Iterator[Event]]
 FLUSH_MS = 40  # tokens reach the widget in batches, at most 25 times a second
@@ -61,7 +90,7 @@ class AutoHeightBrowser(QTextBrowser):
         if height != self.height():
             self.setFixedHeight(max(height, 24))
 
-    def resizeEvent(self, event) -> None:  # noqa: N802
+    def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
         self._fit()
 
@@ -211,7 +240,7 @@ class Composer(QPlainTextEdit):
 
     submit = Signal()
 
-    def keyPressEvent(self, event) -> None:  # noqa: N802
+    def keyPressEvent(self, event) -> None:
         if event.key() in (Qt.Key_Return, Qt.Key_Enter) and not (event.modifiers() & Qt.ShiftModifier):
             self.submit.emit()
             return
@@ -220,7 +249,7 @@ class Composer(QPlainTextEdit):
 
 def default_loader(ctx: AppContext) -> EngineLoader:
     def load(model_id: str, device: str, cancel: CancelToken) -> Iterator[Event]:
-        from core.chat.engine import open_model
+        from core.chat import open_model
 
         return open_model(ctx.registry, model_id, device, cancel)
 
@@ -737,7 +766,7 @@ class ChatPanel(QWidget, ModelPicker):
         elif self.load_job is not None:
             self.load_job.cancel()
 
-    def closeEvent(self, event) -> None:  # noqa: N802
+    def closeEvent(self, event) -> None:
         self.stop()
         super().closeEvent(event)
 

@@ -11,20 +11,36 @@ from pathlib import Path
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QGridLayout,
-                               QHBoxLayout, QHeaderView, QLabel, QPlainTextEdit, QProgressBar,
-                               QPushButton, QSpinBox, QSplitter, QTableView, QTableWidget,
-                               QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QFileDialog,
+    QGridLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QSplitter,
+    QTableView,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from core.cancel import CancelToken
-from core.classify.engine import DEFAULT_CLASSIFY_MODEL, BatchResult, InputTable, Prediction
+from core.classify import DEFAULT_CLASSIFY_MODEL, BatchResult, InputTable, Prediction
 from core.errors import BadInput
 from core.events import Done, Event, Progress
 from core.models.registry import ModelEntry, Task
 from gui.context import AppContext
+from gui.jobs import Job
 from gui.picker import TASK_ROLE, ModelPicker
 from gui.progress import show_progress
-from gui.jobs import Job
 
 ModelLoader = Callable[[str, str, CancelToken], Iterator[Event]]
 FILE_FILTER = "Texts and tables (*.txt *.csv *.tsv);;All files (*)"
@@ -34,7 +50,7 @@ CHART_EVERY_S = 0.2  # the label chart redraws at most this often while a file r
 
 def default_loader(ctx: AppContext) -> ModelLoader:
     def load(model_id: str, device: str, cancel: CancelToken) -> Iterator[Event]:
-        from core.classify.engine import open_classifier
+        from core.classify import open_classifier
 
         return open_classifier(ctx.registry, model_id, device, cancel)
 
@@ -66,13 +82,13 @@ class ResultsModel(QAbstractTableModel):
         if indices:
             self.dataChanged.emit(self.index(min(indices), 2), self.index(max(indices), 3))
 
-    def rowCount(self, parent=QModelIndex()) -> int:  # noqa: N802 (Qt name)
+    def rowCount(self, parent=QModelIndex()) -> int:  # noqa: B008 (Qt's own signature)
         return 0 if parent.isValid() else len(self.texts)
 
-    def columnCount(self, parent=QModelIndex()) -> int:  # noqa: N802
+    def columnCount(self, parent=QModelIndex()) -> int:  # noqa: B008 (Qt's own signature)
         return 0 if parent.isValid() else len(COLUMNS)
 
-    def headerData(self, section, orientation, role=Qt.DisplayRole):  # noqa: N802
+    def headerData(self, section, orientation, role=Qt.DisplayRole):
         if role == Qt.DisplayRole and orientation == Qt.Horizontal:
             return COLUMNS[section]
         return None
@@ -479,11 +495,11 @@ class ClassifyPanel(QWidget, ModelPicker):
         return self.text_job is not None
 
     # ---- a file --------------------------------------------------------------------------
-    def dragEnterEvent(self, event) -> None:  # noqa: N802 (Qt name)
+    def dragEnterEvent(self, event) -> None:
         if event.mimeData().hasUrls():
             event.acceptProposedAction()
 
-    def dropEvent(self, event) -> None:  # noqa: N802
+    def dropEvent(self, event) -> None:
         paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
         if paths:
             self.tabs.setCurrentIndex(1)
@@ -500,7 +516,7 @@ class ClassifyPanel(QWidget, ModelPicker):
     def open_file(self, path: str, column: str | None = None) -> bool:
         """Read a file into the table (choosing ``column`` of a CSV/TSV). False, with a message,
         when it cannot be used; the table then keeps what it had."""
-        from core.classify.engine import read_table
+        from core.classify import read_table
 
         if self.batch_job is not None:
             self.ctx.notify.show_info("A file is being classified: cancel it first.")
@@ -618,7 +634,7 @@ class ClassifyPanel(QWidget, ModelPicker):
             self.export(path)
 
     def export(self, path: str) -> Path | None:
-        from core.classify.engine import export_csv
+        from core.classify import export_csv
 
         if self.table is None or not any(p is not None for p in self.results.preds):
             self.ctx.notify.show_info("Nothing to export yet: classify a file first.")

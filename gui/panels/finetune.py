@@ -6,11 +6,29 @@ from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDialog, QDialogButtonBox,
-                               QDoubleSpinBox, QFileDialog, QFormLayout, QGridLayout, QGroupBox,
-                               QHBoxLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem,
-                               QPlainTextEdit, QProgressBar, QPushButton, QSpinBox, QSplitter,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
 
 from core.errors import WorkbenchError
 from core.events import Done, Event
@@ -286,7 +304,7 @@ class NewRunDialog(QDialog):
             self.preview.clear()
             self.counts.setText("Add a file to see a preview.")
             return
-        from core.finetune.trainer import FinetuneConfig, preview_data
+        from core.finetune import FinetuneConfig, preview_data
 
         try:
             config = FinetuneConfig.from_dict({**self.config_dict(), "output": "preview"})
@@ -300,7 +318,7 @@ class NewRunDialog(QDialog):
         registry = self.ctx.registry
 
         def job(cancel):
-            from core.finetune.trainer import base_tokenizer
+            from core.finetune import base_tokenizer
 
             # the base model's own tokenizer when it is on disk: exact token and chunk counts
             yield Done(result=preview_data(config, tokenizer=base_tokenizer(config, registry)))
@@ -352,7 +370,7 @@ class NewRunDialog(QDialog):
 
     def try_accept(self) -> bool:
         """Validate everything (settings and data); stay open with the reason when invalid."""
-        from core.finetune.trainer import FinetuneConfig, preview_data
+        from core.finetune import FinetuneConfig, preview_data
 
         try:
             config = FinetuneConfig.from_dict(self.config_dict()).validate()
@@ -490,7 +508,7 @@ class FinetunePanel(QWidget):
 
     # ---- history -----------------------------------------------------------------------------
     def refresh_history(self) -> None:
-        from core.finetune.trainer import list_runs
+        from core.finetune import list_runs
 
         keep = self.selected_run().name if self.selected_run() else None
         self.history.blockSignals(True)
@@ -569,7 +587,7 @@ class FinetunePanel(QWidget):
             return None
         trainer = self.trainer
         if trainer is None:
-            from core.finetune.trainer import train as trainer
+            from core.finetune import train as trainer
         home = self.ctx.home
         registry = self.ctx.registry
         self.current_config = config
@@ -591,7 +609,7 @@ class FinetunePanel(QWidget):
 
     def _on_event(self, ev: Event) -> None:
         from core.events import Progress
-        from core.finetune.trainer import LossPoint, TrainProgress
+        from core.finetune import LossPoint, TrainProgress
 
         if isinstance(ev, TrainProgress):
             frac = ev.step / ev.max_steps if ev.max_steps else 0
@@ -639,7 +657,7 @@ class FinetunePanel(QWidget):
             self.progress.setFormat("Stopping after this step…")
 
     def resume_selected(self) -> None:
-        from core.finetune.trainer import FinetuneConfig
+        from core.finetune import FinetuneConfig
 
         run = self.selected_run()
         if run is not None:
@@ -649,7 +667,7 @@ class FinetunePanel(QWidget):
         run = self.selected_run()
         if run is None:
             return
-        from core.finetune.trainer import merge_adapter
+        from core.finetune import merge_adapter
 
         home, path = self.ctx.home, run.path
 
@@ -678,7 +696,7 @@ class FinetunePanel(QWidget):
             self.export_script(run, folder)
 
     def export_script(self, run, folder: str) -> list[Path]:
-        from core.finetune.trainer import FinetuneConfig, export_script
+        from core.finetune import FinetuneConfig, export_script
 
         try:
             paths = export_script(FinetuneConfig.from_dict(run.config), folder)

@@ -4,16 +4,29 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QHBoxLayout,
-                               QHeaderView, QLabel, QLineEdit, QMessageBox, QProgressBar,
-                               QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
 from core.errors import WorkbenchError
 from core.events import Done, Progress
 from core.models.registry import SOURCE_LABELS, Format, ModelEntry, Source, Task
 from gui.context import AppContext
-from gui.progress import show_progress
 from gui.jobs import Job
+from gui.progress import show_progress
 
 COLUMNS = ("Name", "Task", "Format", "Source", "Size", "Location")
 

@@ -6,17 +6,41 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QFileDialog, QFormLayout,
-                               QGroupBox, QHBoxLayout, QHeaderView, QLabel, QLineEdit,
-                               QProgressBar, QPushButton, QSpinBox, QSplitter, QTableWidget,
-                               QTableWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
 from core.cancel import CancelToken
 from core.errors import BadInput
 from core.events import Done, Event, Progress
 from core.models.registry import Format, ModelEntry, Task
-from core.transcribe.service import (AUDIO_SUFFIXES, DEFAULT_FASTER_MODEL, DEFAULT_OPENAI_MODEL,
-                             BackendCache, Segment, TranscribeOptions, Transcript, export, to_txt)
+from core.transcribe import (
+    AUDIO_SUFFIXES,
+    DEFAULT_FASTER_MODEL,
+    BackendCache,
+    Segment,
+    TranscribeOptions,
+    Transcript,
+    export,
+    to_txt,
+)
 from gui.context import AppContext
 from gui.jobs import Job
 
@@ -53,14 +77,14 @@ class QueueItem:
 
 
 def transcribe_job(path, options, cache):
-    from core.transcribe.service import transcribe_file
+    from core.transcribe import transcribe_file
 
     return lambda cancel: transcribe_file(path, options, cancel, cache)
 
 
 def decode_job(path):
     def run(cancel):
-        from core.transcribe.service import decode
+        from core.transcribe import decode
 
         yield Done(result=decode(path))
 
@@ -295,11 +319,11 @@ class TranscribePanel(QWidget):
             device=self.ctx.settings.get("device/preference", "auto") or "auto")
 
     # ---- adding files ----------------------------------------------------------------------
-    def dragEnterEvent(self, event) -> None:  # noqa: N802
+    def dragEnterEvent(self, event) -> None:
         if event.mimeData().hasUrls():
             event.acceptProposedAction()
 
-    def dropEvent(self, event) -> None:  # noqa: N802
+    def dropEvent(self, event) -> None:
         paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
         if paths:
             self.add_files(paths)
@@ -550,7 +574,7 @@ class TranscribePanel(QWidget):
             self._play(ev.result, seg)
 
     def _play(self, audio, seg: Segment) -> None:
-        from core.transcribe.record import play
+        from core.transcribe import play
 
         try:
             play(audio, seg.start, seg.end)
@@ -558,7 +582,7 @@ class TranscribePanel(QWidget):
             self.ctx.notify.show_error(exc)
 
     def _stop_playback(self) -> None:
-        from core.transcribe.record import stop_playback
+        from core.transcribe import stop_playback
 
         stop_playback()
 
@@ -607,7 +631,7 @@ class TranscribePanel(QWidget):
             self.record_stop.cancel()  # stop and keep: the recording is then transcribed
             self.record_button.setText("Finishing…")
             return
-        from core.transcribe.record import record
+        from core.transcribe import record
 
         stop = CancelToken()
         self.record_stop = stop
@@ -623,7 +647,7 @@ class TranscribePanel(QWidget):
         self.record_label.setText("0:00")
 
     def _on_record_event(self, ev: Event) -> None:
-        from core.transcribe.record import Level
+        from core.transcribe import Level
 
         if isinstance(ev, Level):
             self.level.setValue(min(100, int(ev.peak * 100)))

@@ -6,7 +6,8 @@ file with the app's own fine-tune engine:
 It trains a LoRA adapter (all linear layers of the encoder) plus the pooler and a new classifier
 head on all-MiniLM-L6-v2 from its pack, holding out 2 % of the train file as its own validation
 split, then copies only the adapter file (which holds pooler and head too) and the label names into
-the folder above: about 3 MB, never the encoder. On 2 CPU cores it takes about an hour (``--resume`` continues a cancelled run). The dev set
+the folder above: about 3 MB, never the encoder. On 2 CPU cores it takes about an hour
+(``--resume`` continues a cancelled run). The dev set
 (sst2_dev.tsv) is never read here: its accuracy is measured by the tests and ``bench/classify.py``.
 """
 from __future__ import annotations
@@ -26,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 from core.cancel import CancelToken  # noqa: E402
 from core.events import Done, Log, Progress  # noqa: E402
-from core.finetune.trainer import FinetuneConfig, LossPoint, TrainProgress, train  # noqa: E402
+from core.finetune import FinetuneConfig, LossPoint, TrainProgress, train  # noqa: E402
 from core.paths import AppHome  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "sentiment-minilm"

@@ -68,7 +68,7 @@ def transcribe(win: MainWindow, done) -> None:
 def finetune(win: MainWindow, done) -> None:
     import tempfile
 
-    from core.finetune.trainer import FinetuneConfig
+    from core.finetune import FinetuneConfig
 
     text = (ROOT.parent / "shared" / "eval" / "tiny_shakespeare.txt").read_text()[:60_000]
     data = Path(tempfile.mkdtemp()) / "shakespeare-slice.txt"

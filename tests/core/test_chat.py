@@ -1,12 +1,11 @@
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
 
 from core.cancel import CancelToken
-from core.chat.engine import ChatEngine, ChatRequest, GenerationSettings, Token, Truncated
+from core.chat import ChatEngine, ChatRequest, GenerationSettings, Token, Truncated
 from core.errors import BadInput
 from core.events import Done, Progress
 from tests.conftest import ROOT, load_engine

@@ -9,8 +9,15 @@ import math
 import pytest
 
 from core.cancel import CancelToken
-from core.classify.engine import (BatchResult, Classifier, FillMasker, export_csv, load_classifier,
-                           open_classifier, read_table)
+from core.classify import (
+    BatchResult,
+    Classifier,
+    FillMasker,
+    export_csv,
+    load_classifier,
+    open_classifier,
+    read_table,
+)
 from core.errors import BadInput, Cancelled
 from core.events import Done
 
@@ -170,7 +177,7 @@ def test_export_adds_columns_and_leaves_unfinished_rows_blank(tiny_clf, tmp_path
 
 # ---- a classification run from the Fine-tune engine loads here ----------------------------------
 def test_a_lora_classification_run_opens_by_its_registry_id(home, tiny_classifier_dir, tmp_path):
-    from core.finetune.trainer import FinetuneConfig, train
+    from core.finetune import FinetuneConfig, train
     from core.models.registry import Registry
 
     data = tmp_path / "d.csv"
@@ -190,8 +197,8 @@ def test_a_lora_classification_run_opens_by_its_registry_id(home, tiny_classifie
 # ---- the bundled sentiment model ---------------------------------------------------------------
 @pytest.fixture(scope="module")
 def sentiment():
-    from core.paths import AppHome
     from core.models.registry import Registry, Source, Task
+    from core.paths import AppHome
 
     registry = Registry(AppHome.default(), scan_hf_cache=False)
     entry = registry.get("sentiment-minilm")

@@ -4,9 +4,9 @@ from pathlib import Path
 import pytest
 
 from core.cancel import CancelToken
-from core.models.convert import convert_gguf, ensure_loadable
 from core.errors import BadInput, Cancelled
 from core.events import Done, Progress
+from core.models.convert import convert_gguf, ensure_loadable
 from core.models.registry import Registry
 
 PROMPT = [{"role": "user", "content": "What is the capital of France?"}]

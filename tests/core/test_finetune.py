@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from core.cancel import CancelToken
-from core.chat.engine import ChatRequest, GenerationSettings, Token
+from core.chat import ChatRequest, GenerationSettings, Token
 from core.errors import BadInput, OutOfMemory
 from core.events import Done
-from core.finetune.trainer import (
+from core.finetune import (
     FinetuneConfig,
     LossPoint,
     RunResult,
@@ -26,8 +26,8 @@ from core.finetune.trainer import (
     read_text_file,
     train,
 )
-from core.paths import AppHome
 from core.models.registry import META_FILE, Registry
+from core.paths import AppHome
 from tests.conftest import load_engine
 
 GREEDY = GenerationSettings(decoding="greedy", max_new_tokens=6)

@@ -6,8 +6,8 @@ import threading
 
 import pytest
 
+from core.chat import HistoryStore, title_from
 from core.errors import BadInput
-from core.chat.history import HistoryStore, title_from
 from tests.conftest import ROOT
 
 FIGURES = {"tokens": 42, "tokens_per_s": 12.34, "ttft_s": 0.2, "model": "smollm2", "stopped": True}
@@ -158,7 +158,7 @@ def test_writes_from_other_threads(store):
             for i in range(25):
                 m = store.add_message(c.id, "user", f"t{n}-{i}")
                 store.update_message(m.id, f"t{n}-{i}!")
-        except Exception as exc:  # noqa: BLE001 - reported below
+        except Exception as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=write, args=(n,)) for n in range(4)]
@@ -205,7 +205,7 @@ def test_killed_process_keeps_what_it_wrote(tmp_path):
     code = textwrap.dedent(f"""
         import os, sys
         sys.path.insert(0, {str(ROOT)!r})
-        from core.chat.history import HistoryStore
+        from core.chat import HistoryStore
         s = HistoryStore({str(path)!r})
         c = s.create("Crash")
         s.add_message(c.id, "user", "question")

@@ -8,7 +8,7 @@ import soundfile
 from core.cancel import CancelToken
 from core.errors import Cancelled, DeviceUnavailable
 from core.events import Done
-from core.transcribe.record import Level, check_input_device, record
+from core.transcribe import Level, check_input_device, record
 
 
 class Mic:

@@ -15,8 +15,16 @@ import pytest
 from core.cancel import CancelToken
 from core.errors import BadInput, Cancelled, HubUnreachable, ModelUnavailable
 from core.events import Done, Progress
-from core.transcribe.service import (BackendCache, Segment, TranscribeOptions, Transcript, Word, export,
-                             export_path, transcribe_file)
+from core.transcribe import (
+    BackendCache,
+    Segment,
+    TranscribeOptions,
+    Transcript,
+    Word,
+    export,
+    export_path,
+    transcribe_file,
+)
 from tests.conftest import ROOT
 
 HELLO_WORD = " hello"

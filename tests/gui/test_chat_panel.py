@@ -1,9 +1,7 @@
 """Chat panel with a fake engine (canned tokens), and once with a real tiny model."""
-import threading
 
-import pytest
 
-from core.chat.engine import ChatEngine, LoadedInfo, ReplyStats, Token, Truncated
+from core.chat import LoadedInfo, ReplyStats, Token, Truncated
 from core.events import Done, Progress
 
 
@@ -223,9 +221,8 @@ def test_real_tiny_model_through_the_panel(qtbot, window, tiny_chat_dir):
 
 
 def test_quitting_mid_reply_saves_what_was_shown(qtbot, home):
-    from gui.panels.chat import ChatPanel
+    from core.chat import HistoryStore
     from gui.window import MainWindow
-    from core.chat.history import HistoryStore
 
     win = MainWindow(home)
     qtbot.addWidget(win)

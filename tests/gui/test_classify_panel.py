@@ -3,7 +3,7 @@ import csv
 
 import pytest
 
-from core.classify.engine import load_classifier
+from core.classify import load_classifier
 from core.events import Done, Progress
 
 
@@ -72,7 +72,7 @@ def test_a_file_fills_the_table_and_exports(qtbot, window, tiny_classifier_dir, 
 
 
 def test_cancel_keeps_what_is_done(qtbot, window, tiny_classifier_dir, tmp_path):
-    from core.classify.engine import BatchResult
+    from core.classify import BatchResult
 
     panel, _ = make_panel(qtbot, window, tiny_classifier_dir)
     src = tmp_path / "lines.txt"

@@ -1,6 +1,5 @@
 """Fine-tune page: the new-run dialog's checks (real data validation) and a run's live view
 (a fake trainer that yields canned progress and loss events)."""
-import pytest
 
 
 def make_panel(qtbot, window, trainer=None):
@@ -67,7 +66,7 @@ def test_dialog_accepts_good_data_and_shows_a_preview(qtbot, window, tmp_path):
 
 def test_a_run_shows_progress_and_loss_points(qtbot, window, tmp_path):
     from core.events import Done
-    from core.finetune.trainer import FinetuneConfig, LossPoint, RunResult, TrainProgress
+    from core.finetune import FinetuneConfig, LossPoint, RunResult, TrainProgress
 
     def fake_train(config, cancel, home=None, registry=None, resume=False):
         for step in range(1, 11):
@@ -97,7 +96,7 @@ def test_a_run_shows_progress_and_loss_points(qtbot, window, tmp_path):
 
 def test_cancel_stops_a_run(qtbot, window, tmp_path):
     from core.errors import Cancelled
-    from core.finetune.trainer import FinetuneConfig, TrainProgress
+    from core.finetune import FinetuneConfig, TrainProgress
 
     def slow_train(config, cancel, home=None, registry=None, resume=False):
         step = 0

@@ -76,7 +76,7 @@ def test_export_and_edit(qtbot, window, speech_wavs, tmp_path):
 
 
 def test_search_hides_other_segments(qtbot, window, speech_wavs):
-    from core.transcribe.service import Segment, Transcript
+    from core.transcribe import Segment, Transcript
     from gui.panels.transcribe import QueueItem
 
     panel = make_panel(qtbot, window)

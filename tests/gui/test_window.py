@@ -4,7 +4,7 @@ import subprocess
 import sys
 
 from core.errors import BadInput
-from core.events import Done, Progress
+from core.events import Progress
 from tests.conftest import ROOT
 
 

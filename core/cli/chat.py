@@ -1,0 +1,62 @@
+"""The `chat` subcommand: stream a reply from a local language model."""
+from __future__ import annotations
+
+import argparse
+from typing import TextIO
+
+from core.cli.drive import drive
+from core.errors import BadInput
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    chat = sub.add_parser("chat", help="stream a reply from a local language model")
+    chat.add_argument("prompt", help="the message to send")
+    chat.add_argument("--model", help="registry id, name, folder or Hub id (default: SmolLM2)")
+    chat.add_argument("--system", default="", help="system prompt")
+    chat.add_argument("--max-new-tokens", type=int, default=256)
+    chat.add_argument("--temperature", type=float, default=0.7, help="0 means greedy")
+    chat.add_argument("--top-p", type=float, default=0.9)
+    chat.add_argument("--top-k", type=int, default=50)
+    chat.add_argument("--repetition-penalty", type=float, default=1.0)
+    chat.add_argument("--seed", type=int)
+    chat.add_argument("--num-beams", type=int, default=1, help="above 1: beam search (no streaming)")
+    chat.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    chat.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from core.chat import ChatRequest, GenerationSettings, Token, open_model
+
+    if not args.prompt.strip():
+        raise BadInput("The prompt is empty.", hint='Example: main.py chat "Hello"')
+    if args.num_beams > 1:
+        decoding = "beam"
+    elif args.temperature == 0:
+        decoding = "greedy"
+    else:
+        decoding = "sampling"
+    settings = GenerationSettings(
+        decoding=decoding, temperature=args.temperature, top_p=args.top_p, top_k=args.top_k,
+        repetition_penalty=args.repetition_penalty, max_new_tokens=args.max_new_tokens,
+        seed=args.seed, num_beams=max(args.num_beams, 1)).validate()
+    request = ChatRequest(({"role": "user", "content": args.prompt},), args.system, settings)
+    request.validate()
+    from core.models.registry import Registry
+
+    engine = drive(lambda c: open_model(Registry(), args.model, args.device, c), err)
+    stats = None
+
+    def stream(cancel):
+        for ev in engine.stream(request, cancel):
+            if isinstance(ev, Token):
+                out.write(ev.text)
+                out.flush()
+            else:
+                yield ev
+
+    stats = drive(stream, err)
+    out.write("\n")
+    ttft = f"{stats.ttft_s:.2f} s" if stats.ttft_s is not None else "-"
+    print(f"{stats.tokens} tokens, {stats.tokens_per_s:.1f} tok/s, TTFT {ttft}"
+          + (" (stopped)" if stats.stopped else ""), file=err)
+    return 0
