@@ -23,11 +23,11 @@ from core.finetune import (
     list_runs,
     merge_adapter,
     preview_data,
-    read_text_file,
     train,
 )
 from core.models.registry import META_FILE, Registry
 from core.paths import AppHome
+from core.textfiles import read_text_file
 from tests.conftest import load_engine
 
 GREEDY = GenerationSettings(decoding="greedy", max_new_tokens=6)
