@@ -82,5 +82,8 @@ def run_app(screenshot: str | None = None, page: str | None = None, wait_idle: b
         window.close()
 
     window.first_painted.connect(after_first_paint)
+    window.closed.connect(app.quit)  # only once every job has stopped
     window.show()
-    return app.exec()
+    code = app.exec()
+    window.runner.shutdown()  # nothing runs by now; never let Qt destroy a running thread
+    return code

@@ -1,16 +1,96 @@
-"""What every panel is handed: the app's home, registry, job runner, settings and notifier."""
+"""What every panel is handed (the app's home, registry, jobs, settings, notifier) and the one
+broadcast of the model list (``ctx.models.changed``)."""
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QObject, Signal
 
 from core.paths import AppHome
-from gui.jobs import JobRunner
+from gui.jobs import Failure, Job, JobRunner
 from gui.notify import NotificationBar
 from gui.settings import Settings
 
 if TYPE_CHECKING:
-    from core.models.registry import Registry
+    from core.cancel import CancelToken
+    from core.models.registry import ModelEntry, Registry
+
+
+class ModelsHub(QObject):
+    """The model list every page shows. ``refresh()`` rescans the registry in a query job and
+    ``changed`` carries the new list to every page; ``change()`` runs a registry mutation (add,
+    remove) off the GUI thread, then rescans. The registry's problems (an unreadable
+    user_models.json) are shown once in the notification bar after a scan."""
+
+    changed = Signal(list)  # list[ModelEntry], after every scan
+
+    def __init__(self, jobs: JobRunner, registry: Callable[[], Registry],
+                 notify: NotificationBar, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._jobs = jobs
+        self._registry = registry
+        self._notify = notify
+        self.entries: list[ModelEntry] = []
+        self.scanned = False  # a scan has completed: ``entries`` is the real list
+        self._scan: Job | None = None
+        self._again = False
+        self._lock = threading.Lock()  # one registry read or write at a time
+        self._shown_problems: set[str] = set()
+
+    def refresh(self) -> Job:
+        """Rescan in a worker (a scan already running is followed by one more). The running job."""
+        if self._scan is not None:
+            self._again = True
+            return self._scan
+        registry = self._registry()
+        lock = self._lock
+
+        def scan(cancel: CancelToken) -> tuple[list, list[str]]:
+            with lock:
+                entries = registry.entries()
+                return entries, list(getattr(registry, "problems", []) or [])
+
+        self._scan = self._jobs.query("Scanning models", scan, self._on_scanned)
+        self._scan.finished.connect(self._on_scan_finished)
+        return self._scan
+
+    def change(self, name: str, fn: Callable[[Registry], Any],
+               on_result: Callable[[Any], None] | None = None,
+               on_failure: Failure | None = None) -> Job:
+        """Run ``fn(registry)`` in a worker (a mutation), then rescan; ``on_result(value)`` on the
+        GUI thread. Without ``on_failure`` a failure goes to the notification bar."""
+        registry = self._registry()
+        lock = self._lock
+
+        def mutate(cancel: CancelToken) -> Any:
+            with lock:
+                return fn(registry)
+
+        def done(value: Any) -> None:
+            if on_result is not None:
+                on_result(value)
+            self.refresh()
+
+        return self._jobs.mutation(name, mutate, done, on_failure)
+
+    def _on_scanned(self, result: tuple[list, list[str]]) -> None:
+        entries, problems = result
+        self.entries = list(entries)
+        self.scanned = True
+        self.changed.emit(self.entries)
+        new = [p for p in problems if p not in self._shown_problems]
+        if new:
+            self._shown_problems.update(new)
+            self._notify.show_info(" ".join(new), timeout_ms=0)
+
+    def _on_scan_finished(self) -> None:
+        self._scan = None
+        if self._again:
+            self._again = False
+            self.refresh()
 
 
 class AppContext:
@@ -18,14 +98,17 @@ class AppContext:
                  notify: NotificationBar) -> None:
         self.home = home
         self.runner = runner
+        self.jobs = runner  # the operations layer: start / query / mutation
         self.settings = settings
         self.notify = notify
-        self.on_models_changed = None  # set by the window: rescan the model list
+        self.models = ModelsHub(runner, lambda: self.registry, notify, parent=runner)
 
     def models_changed(self) -> None:
-        """Something added or removed a model (a finished run, a merge): every picker updates."""
-        if self.on_models_changed is not None:
-            self.on_models_changed()
+        """Something added or removed a model (a finished run, a merge): every page updates."""
+        self.models.refresh()
+
+    def device_preference(self) -> str:
+        return self.settings.get("device/preference", "auto") or "auto"
 
     @cached_property
     def registry(self) -> Registry:

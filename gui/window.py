@@ -45,6 +45,7 @@ def device_probe(preference: str, cancel):
 
 class MainWindow(QMainWindow):
     first_painted = Signal()
+    closed = Signal()  # the window has closed, every job stopped: the app may quit
 
     def __init__(self, home: AppHome | None = None) -> None:
         super().__init__()
@@ -54,13 +55,14 @@ class MainWindow(QMainWindow):
 
         setup_logging(home)
         self.settings = Settings(home)
-        self.runner = JobRunner(self)
         self.notify = NotificationBar()
+        self.runner = JobRunner(self, notify=self.notify.show_error)
         self.ctx = AppContext(home, self.runner, self.settings, self.notify)
-        self.ctx.on_models_changed = lambda: self.page("models").refresh()
         self.device: DeviceInfo | None = None
         self._painted = False
-        self._closing = False
+        self._closing = False  # quit was asked: jobs are cancelled, the window closes when idle
+        self._close_requests = 0
+        self._closed = False
 
         self.nav = QListWidget()
         self.nav.setObjectName("nav")
@@ -163,12 +165,11 @@ class MainWindow(QMainWindow):
                 widget = ClassifyPanel(self.ctx)
             else:
                 raise ValueError(f"no page '{key}' (pages: {', '.join(PAGES)})")
-            if key != "models" and hasattr(widget, "set_models"):
-                # pages that pick models follow the one list the Models page scans
-                models = self.page("models")
-                models.entries_changed.connect(widget.set_models)
-                if models.entries:
-                    widget.set_models(models.entries)
+            if hasattr(widget, "set_models"):
+                # pages with their own model list follow the one broadcast (others use ModelBox)
+                self.ctx.models.changed.connect(widget.set_models)
+                if self.ctx.models.scanned:
+                    widget.set_models(self.ctx.models.entries)
             widget.setObjectName(f"page-{key}")
             index = PAGES.index(key)
             placeholder = self.stack.widget(index)
@@ -202,7 +203,7 @@ class MainWindow(QMainWindow):
         """Work that may import heavy modules: only after the window has painted."""
         self.page(self.current_page())
         self.probe_device()
-        self.page("models").refresh()
+        self.ctx.models.refresh()
 
     def probe_device(self) -> Job:
         pref = self.device_choice.currentData()
@@ -238,13 +239,34 @@ class MainWindow(QMainWindow):
 
     # ---- quit --------------------------------------------------------------------------------
     def closeEvent(self, event) -> None:
-        self._closing = True
-        self.settings.set("window/geometry", self.saveGeometry())
-        self.settings.sync()
+        """Quit never destroys a running thread: every job is cancelled and the window stays open
+        (responsive, "Finishing…") until the last one has stopped, then closes itself."""
+        if not self._closing:
+            self._closing = True
+            self.settings.set("window/geometry", self.saveGeometry())
+            self.settings.sync()
+            for page in self.pages.values():
+                if hasattr(page, "shutdown"):
+                    page.shutdown()
+            self.runner.cancel_all()
+            self.runner.jobs_changed.connect(self._show_finishing)
+            self.runner.idle.connect(self.close)
+        self._close_requests += 1
         if self.runner.active_jobs():
-            self.job_label.setText("Stopping jobs…")
-        self.runner.shutdown()
-        for page in self.pages.values():
-            if hasattr(page, "shutdown"):
-                page.shutdown()
+            event.ignore()
+            self._show_finishing()
+            if self._close_requests > 1:
+                self.hide()  # asked twice: out of sight, but the threads still end first
+            return
         super().closeEvent(event)
+        if not self._closed:
+            self._closed = True
+            self.closed.emit()
+
+    def _show_finishing(self, *_args) -> None:
+        self.runner.cancel_all()  # a job started while finishing is stopped too
+        n = len(self.runner.active_jobs())
+        if n:
+            self.job_label.setText(f"Finishing… ({n} job{'s' if n > 1 else ''})")
+            self.notify.show_info(f"Finishing… ({n} job{'s' if n > 1 else ''}): the window "
+                                  "closes when they have stopped.", timeout_ms=0)

@@ -1,9 +1,10 @@
 """Models page: every model the app can use, with add, import GGUF, download and delete."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -42,22 +43,16 @@ def human_size(n: int | None) -> str:
     return str(n)
 
 
-def list_entries(registry, cancel):
-    """A tiny core generator for the worker: scan the registry off the GUI thread."""
-    entries = registry.entries()
-    cancel.raise_if_cancelled()
-    yield Done(result=entries)
-
-
 class ModelsPanel(QWidget):
-    entries_changed = Signal(list)
+    """The table follows ``ctx.models.changed``; adding and removing are registry mutations in a
+    worker (``ctx.models.change``); converting and downloading are long jobs with progress."""
 
     def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.ctx = ctx
-        self.entries: list[ModelEntry] = []
-        self.job: Job | None = None
-        self.list_job: Job | None = None
+        self.entries: list[ModelEntry] = list(ctx.models.entries)
+        self.job: Job | None = None  # the one long job (convert, download)
+        self._select_after: str | None = None  # select this entry when the next list arrives
 
         title = QLabel("Models")
         title.setObjectName("pageTitle")
@@ -149,32 +144,20 @@ class ModelsPanel(QWidget):
         self.download_button.clicked.connect(lambda: self.download(self.hub_id.text().strip()))
         self.hub_id.returnPressed.connect(lambda: self.download(self.hub_id.text().strip()))
         self.cancel_button.clicked.connect(self.cancel)
-        self._update_buttons()
+        ctx.models.changed.connect(self.set_entries)
+        self._fill_table()
 
     # ---- listing -------------------------------------------------------------------------
     def refresh(self) -> Job:
-        """Rescan the registry in a worker; the table fills when it is done."""
-        if self.list_job is not None:
-            return self.list_job
-        reg = self.ctx.registry
-        self.list_job = self.ctx.runner.start("Scanning models", lambda c: list_entries(reg, c),
-                                              quiet=True)
-        self.list_job.event.connect(self._on_list_event)
-        self.list_job.failed.connect(self.ctx.notify.show_error)
-        self.list_job.finished.connect(self._on_list_finished)
-        return self.list_job
-
-    def _on_list_event(self, ev) -> None:
-        if isinstance(ev, Done):
-            self.set_entries(ev.result)
-
-    def _on_list_finished(self) -> None:
-        self.list_job = None
+        """Rescan the registry in a worker; every page's list follows (``ctx.models.changed``)."""
+        return self.ctx.models.refresh()
 
     def set_entries(self, entries: list[ModelEntry]) -> None:
         self.entries = list(entries)
         self._fill_table()
-        self.entries_changed.emit(self.entries)
+        if self._select_after is not None:
+            self.select(self._select_after)
+            self._select_after = None
 
     def _on_filter_changed(self) -> None:
         self.ctx.settings.set("models/task_filter", self.task_filter.currentData() or "")
@@ -256,25 +239,28 @@ class ModelsPanel(QWidget):
         if path:
             self.import_gguf(path)
 
-    def add_path(self, path: str) -> ModelEntry | None:
+    def add_path(self, path: str, then: Callable[[ModelEntry], None] | None = None) -> Job:
+        """Add a folder or file to the list (in a worker); ``then(entry)`` after it is added."""
         self.ctx.settings.set("models/last_dir", str(Path(path).parent))
-        try:
-            entry = self.ctx.registry.add_local(path)
-        except WorkbenchError as exc:
-            self.ctx.notify.show_error(exc)
-            return None
-        self.ctx.notify.show_info(f"Added '{entry.name}' ({entry.task.value}).")
-        self._after_change(entry.id)
-        return entry
 
-    def import_gguf(self, path: str) -> Job | None:
-        entry = self.add_path(path)
-        if entry is None:
-            return None
-        if entry.format is not Format.GGUF:
-            self.ctx.notify.show_error(WorkbenchError(f"'{Path(path).name}' is not a GGUF file."))
-            return None
-        return self.convert(entry)
+        def added(entry: ModelEntry) -> None:
+            self.ctx.notify.show_info(f"Added '{entry.name}' ({entry.task.value}).")
+            self._select_after = entry.id
+            if then is not None:
+                then(entry)
+
+        return self.ctx.models.change(f"Adding {Path(path).name}",
+                                      lambda registry: registry.add_local(path), added)
+
+    def import_gguf(self, path: str) -> Job:
+        def convert(entry: ModelEntry) -> None:
+            if entry.format is not Format.GGUF:
+                self.ctx.notify.show_error(
+                    WorkbenchError(f"'{Path(path).name}' is not a GGUF file."))
+                return
+            self.convert(entry)
+
+        return self.add_path(path, convert)
 
     def convert(self, entry: ModelEntry | None) -> Job | None:
         if entry is None:
@@ -301,20 +287,10 @@ class ModelsPanel(QWidget):
         if answer == QMessageBox.Yes:
             self.delete(e.id)
 
-    def delete(self, model_id: str) -> bool:
-        try:
-            message = self.ctx.registry.remove(model_id)
-        except (WorkbenchError, OSError) as exc:
-            self.ctx.notify.show_error(exc)
-            return False
-        self.ctx.notify.show_info(message)
-        self._after_change(None)
-        return True
-
-    def _after_change(self, select_id: str | None) -> None:
-        job = self.refresh()
-        if select_id:
-            job.finished.connect(lambda: self.select(select_id))
+    def delete(self, model_id: str) -> Job:
+        """Remove an entry (in a worker); the list follows."""
+        return self.ctx.models.change("Removing a model", lambda registry: registry.remove(model_id),
+                                      self.ctx.notify.show_info)
 
     # ---- long jobs -------------------------------------------------------------------------
     def _run(self, name: str, factory) -> Job | None:
@@ -339,8 +315,8 @@ class ModelsPanel(QWidget):
         elif isinstance(ev, Done):
             if ev.summary:
                 self.ctx.notify.show_info(ev.summary)
-            result = ev.result
-            self._after_change(getattr(result, "id", None))
+            self._select_after = getattr(ev.result, "id", None)
+            self.ctx.models_changed()
 
     def _on_job_finished(self) -> None:
         self.job = None

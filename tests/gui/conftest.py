@@ -12,7 +12,9 @@ def window(qtbot, home):
     win.show()
     qtbot.waitUntil(lambda: win._painted, timeout=5000)
     yield win
-    win.close()
+    if not win._closed:  # pytest-qt closes its widgets first; a close waits for the jobs
+        win.close()
+    qtbot.waitUntil(lambda: win._closed, timeout=30_000)
     assert not [j.name for j in win.runner.active_jobs() if j.is_running()]
 
 

@@ -49,7 +49,8 @@ def test_bad_folder_shows_a_notification_and_the_app_goes_on(qtbot, window, tmp_
     empty.mkdir()
     monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(empty))
     panel.add_folder_button.click()
-    assert window.notify.isVisible() and window.notify.kind == "error"
+    qtbot.waitUntil(lambda: window.notify.isVisible(), timeout=10_000)
+    assert window.notify.kind == "error"
     assert "not a model folder" in window.notify.text.text()
     assert len(_names(panel)) >= 3
 
@@ -81,9 +82,10 @@ def test_import_gguf_shows_progress_and_can_be_cancelled(qtbot, window, monkeypa
     panel = _loaded(qtbot, window)
     monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(gguf), ""))
     seen = []
-    panel.import_gguf_button.click()
+    panel.import_gguf_button.click()  # added to the list in a worker, then converted
+    qtbot.waitUntil(lambda: panel.job is not None, timeout=30_000)
     job = panel.job
-    assert job is not None and panel.progress_row.isVisible()
+    assert panel.progress_row.isVisible()
     job.event.connect(seen.append)
     qtbot.waitUntil(lambda: any(isinstance(e, Progress) for e in seen), timeout=30_000)
     with qtbot.waitSignal(job.finished, timeout=120_000):

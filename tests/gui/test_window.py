@@ -65,7 +65,7 @@ def test_failure_shows_a_notification_with_details(qtbot, window):
     assert not window.notify.isVisible()
 
 
-def test_quit_with_a_running_job_cancels_and_waits(qtbot, home):
+def test_quit_with_a_running_job_cancels_it_then_closes(qtbot, home):
     from gui.window import MainWindow
 
     win = MainWindow(home)
@@ -78,8 +78,50 @@ def test_quit_with_a_running_job_cancels_and_waits(qtbot, home):
 
     j = win.runner.start("long job", job)
     assert j.is_running()
-    win.close()
-    assert not j.is_running()
+    with qtbot.waitSignal(win.closed, timeout=5000):
+        win.close()
+    assert j.cancel_token.cancelled and not j.is_running() and not win.isVisible()
+
+
+def test_quit_waits_for_a_job_that_ignores_cancel_and_never_destroys_its_thread(qtbot, home):
+    """Defect 8: a job that outlives the shutdown wait must not be destroyed while running."""
+    import threading
+
+    from PySide6.QtCore import QThread
+
+    from gui.window import MainWindow
+
+    started, release, stopped = threading.Event(), threading.Event(), threading.Event()
+
+    def stubborn(cancel):
+        started.set()
+        while not release.wait(0.01):  # native work that does not look at the token
+            pass
+        stopped.set()
+        yield Progress("busy", 0, None)
+
+    win = MainWindow(home)
+    qtbot.addWidget(win)
+    win.show()
+    j = win.runner.start("stubborn job", stubborn)
+    thread = j._thread
+    assert isinstance(thread, QThread) and started.wait(5)
+    closed = []
+    win.closed.connect(lambda: closed.append(True))
+    win.close()  # returns at once: the close is put off, the window stays usable
+    assert win.isVisible() and not closed and thread.isRunning()
+    assert j.cancel_token.cancelled
+    assert "Finishing… (1 job)" in win.notify.text.text()
+    assert win.job_label.text() == "Finishing… (1 job)"
+    qtbot.wait(200)  # the event loop runs (the window is responsive), the job still runs
+    assert win.isVisible() and not closed and thread.isRunning()
+    win.close()  # asked again: out of sight, but still not closed under a running thread
+    assert not win.isVisible() and not closed and thread.isRunning()
+    with qtbot.waitSignal(win.closed, timeout=5000):
+        release.set()
+    assert stopped.is_set() and not thread.isRunning() and not win.runner.active_jobs()
+    win.deleteLater()  # and nothing is left for Qt to destroy while running
+    qtbot.wait(50)
 
 
 def test_geometry_and_page_persist(qtbot, home):
