@@ -118,7 +118,11 @@ def classify(win: MainWindow, done) -> None:
 
     def run_file():
         panel.tabs.setCurrentIndex(1)
-        panel.open_file(str(data))
+        panel.file_opened.connect(file_read)
+        panel.open_file(str(data))  # read in a worker
+
+    def file_read(_table):
+        panel.file_opened.disconnect(file_read)
         panel.batch_finished.connect(file_done)
         panel.classify_file()
 

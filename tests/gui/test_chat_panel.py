@@ -175,7 +175,7 @@ def test_export_markdown_and_json(qtbot, window, tmp_path):
 def test_markdown_code_blocks_render_monospace(qtbot):
     from PySide6.QtGui import QFontInfo
 
-    from gui.panels.chat import MessageView
+    from gui.widgets.message_view import MessageView
 
     view = MessageView("assistant", "Here:\n\n```python\nprint('hi')\n```\n")
     qtbot.addWidget(view)
@@ -198,7 +198,7 @@ def test_a_failing_model_load_is_reported_and_the_panel_recovers(qtbot, window):
     qtbot.addWidget(panel)
     panel.composer.setPlainText("hello")
     panel.send_button.click()
-    qtbot.waitUntil(lambda: panel.load_job is None, timeout=5000)
+    qtbot.waitUntil(lambda: not panel.session.busy, timeout=5000)
     assert window.notify.isVisible() and "missing" in window.notify.text.text()
     assert panel.regen_button.isEnabled()  # retry is possible
     assert panel.store.messages(panel.conversation.id)[0].content == "hello"
@@ -212,8 +212,9 @@ def test_real_tiny_model_through_the_panel(qtbot, window, tiny_chat_dir):
     entry = window.ctx.registry.add_local(tiny_chat_dir)
     panel = ChatPanel(window.ctx)
     qtbot.addWidget(panel)
-    panel.set_models(window.ctx.registry.entries())
-    panel.model_box.setCurrentIndex(panel.model_box.findData(entry.id))
+    panel.model_box.set_entries(window.ctx.registry.entries())
+    panel.model_box.select(entry.id)
+    assert panel.model_box.current_name() == entry.name
     panel.settings_box.max_new.setValue(8)
     stats = send_and_wait(qtbot, panel, "the quick", timeout=60_000)
     assert stats.tokens == 8 and panel.views[-1].text == stats.text
@@ -232,9 +233,10 @@ def test_quitting_mid_reply_saves_what_was_shown(qtbot, home):
     panel.composer.setPlainText("Talk")
     panel.send_button.click()
     qtbot.waitUntil(lambda: len(panel.views) == 2 and " w5" in panel.views[-1].text, timeout=5000)
-    win.close()
+    win.close()  # the reply is saved at once; the window closes when the job has stopped
     store = HistoryStore(home.root / "chats.sqlite3")
     conv = store.conversations()[0]
     reply = store.messages(conv.id)[-1]
     assert reply.role == "assistant" and reply.content.startswith("#1  w0 w1 w2 w3 w4 w5")
     store.close()
+    qtbot.waitUntil(lambda: win._closed, timeout=5000)

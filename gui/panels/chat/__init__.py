@@ -1,0 +1,6 @@
+"""The Chat page: panel.py (the page), reply.py (one streaming reply), settings_box.py (sampling
+settings), sidebar.py (the list of conversations)."""
+from gui.panels.chat.panel import ChatPanel, default_loader
+from gui.widgets.message_view import MessageView
+
+__all__ = ["ChatPanel", "MessageView", "default_loader"]

@@ -1,0 +1,412 @@
+"""The Chat page: conversations with a local language model, streamed token by token."""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QGuiApplication, QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QInputDialog,
+    QLabel,
+    QListWidgetItem,
+    QMessageBox,
+    QSplitter,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core.cancel import CancelToken
+from core.chat import (
+    DEFAULT_CHAT_MODEL,
+    ChatRequest,
+    Conversation,
+    GenerationSettings,
+    HistoryStore,
+    title_from,
+)
+from core.errors import BadInput
+from core.events import Event
+from core.models.registry import Task
+from gui.context import AppContext
+from gui.panels.chat.reply import ReplyStream
+from gui.panels.chat.settings_box import SettingsBox
+from gui.panels.chat.sidebar import ChatList, write_export
+from gui.widgets.composer import ComposeBar
+from gui.widgets.model_box import ModelBox
+from gui.widgets.model_session import ModelSession
+from gui.widgets.transcript import Transcript
+
+EngineLoader = Callable[[str, str, CancelToken], Iterator[Event]]
+
+
+def default_loader(ctx: AppContext) -> EngineLoader:
+    def load(model_id: str, device: str, cancel: CancelToken) -> Iterator[Event]:
+        from core.chat import open_model
+
+        return open_model(ctx.registry, model_id, device, cancel)
+
+    return load
+
+
+def describe_engine(engine) -> str:
+    info = engine.info
+    return (f"{info.name} · loaded in {info.seconds:.1f} s · "
+            f"{info.device.split(':')[0].upper()} · context {info.context}"
+            + ("" if info.has_chat_template else " · no chat template: plain completion"))
+
+
+class ChatPanel(QWidget):
+    reply_finished = Signal(object)  # ReplyStats (or None after a failure), once the panel is idle
+
+    def __init__(self, ctx: AppContext, loader: EngineLoader | None = None,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.ctx = ctx
+        self.store = HistoryStore(ctx.home.root / "chats.sqlite3")
+        self.session = ModelSession(ctx, loader or default_loader(ctx), parent=self)
+        self.conversation: Conversation | None = None
+        self.editing_id: int | None = None
+        self.reply: ReplyStream | None = None
+        self._closed = False
+
+        self.side = ChatList()
+        self.search, self.chat_list = self.side.search, self.side.list
+        self.new_button, self.rename_button = self.side.new_button, self.side.rename_button
+        self.delete_button, self.export_button = self.side.delete_button, self.side.export_button
+
+        # ---- centre: model bar, transcript, composer ----
+        self.model_box = ModelBox(ctx, tasks=(Task.TEXT_GENERATION,), default_id=DEFAULT_CHAT_MODEL,
+                                  default_name="SmolLM2-135M-Instruct", settings_key="chat/model",
+                                  hint="No model loaded yet: it loads with your first message.")
+        self.model_box.bind(self.session, describe_engine)
+        self.model_status = self.model_box.status
+        self.settings_button = QToolButton(text="Settings")
+        self.settings_button.setCheckable(True)
+        self.settings_button.setChecked(True)
+        bar = QHBoxLayout()
+        bar.addWidget(self.model_box)
+        bar.addStretch(1)
+        bar.addWidget(self.settings_button)
+        self.transcript = Transcript()
+        self.notice = QLabel()
+        self.notice.setObjectName("notice")
+        self.notice.setWordWrap(True)
+        self.notice.hide()
+        self.compose = ComposeBar()
+        self.composer, self.send_button = self.compose.composer, self.compose.send_button
+        self.stop_button, self.regen_button = self.compose.stop_button, self.compose.regen_button
+        self.cancel_edit_button = self.compose.cancel_edit_button
+        centre = QWidget()
+        clay = QVBoxLayout(centre)
+        clay.setContentsMargins(12, 12, 12, 8)
+        clay.addLayout(bar)
+        clay.addWidget(self.model_status)
+        clay.addWidget(self.transcript, 1)
+        clay.addWidget(self.notice)
+        clay.addWidget(self.compose)
+
+        self.settings_box = SettingsBox()
+        self.settings_panel = settings_scroll = self.settings_box.in_scroll_area()
+
+        split = QSplitter()
+        split.addWidget(self.side)
+        split.addWidget(centre)
+        split.addWidget(settings_scroll)
+        split.setStretchFactor(1, 1)
+        split.setStretchFactor(0, 0)
+        split.setStretchFactor(2, 0)
+        split.setSizes([200, 600, 260])
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(split)
+
+        # ---- wiring ----
+        self.search.textChanged.connect(self.refresh_list)
+        self.chat_list.currentItemChanged.connect(self._on_chat_selected)
+        self.new_button.clicked.connect(self.new_chat)
+        self.rename_button.clicked.connect(self._rename_dialog)
+        self.delete_button.clicked.connect(self._delete_dialog)
+        self.side.export_requested.connect(self.export_dialog)
+        self.transcript.copy_requested.connect(self.copy_text)
+        self.transcript.edit_requested.connect(self.start_edit)
+        self.composer.textChanged.connect(self._update_buttons)
+        self.composer.submit.connect(self.send_from_composer)
+        self.send_button.clicked.connect(self.send_from_composer)
+        self.stop_button.clicked.connect(self.stop)
+        self.regen_button.clicked.connect(self.regenerate)
+        self.cancel_edit_button.clicked.connect(self._cancel_edit)
+        self.settings_button.toggled.connect(self.settings_panel.setVisible)
+        self.settings_box.changed.connect(self._save_settings)
+        self.model_box.picked.connect(self._on_model_picked)
+        self.session.loading.connect(self._update_buttons)
+        self.session.idle.connect(self._update_buttons)
+        QShortcut(QKeySequence("Ctrl+N"), self, self.new_chat)
+        QShortcut(QKeySequence("Escape"), self, self.stop)
+
+        self.refresh_list()
+        if self.chat_list.count():
+            self.chat_list.setCurrentRow(0)
+        self._update_buttons()
+
+    @property
+    def views(self):
+        return self.transcript.views
+
+    @property
+    def model(self):
+        return self.session.model
+
+    # ---- models --------------------------------------------------------------------------
+    def select_model(self, model_id: str) -> None:
+        """Pick a model by registry id (e.g. a run the Fine-tune page just finished)."""
+        self.model_box.select(model_id)
+
+    def _on_model_picked(self, model_id: str) -> None:
+        if self.conversation is not None:
+            self.store.update(self.conversation.id, model_id=model_id)
+        if self.session.model is not None and model_id != self.session.model_id:
+            self.model_box.set_note("Another model is picked: it loads with the next message.")
+
+    # ---- conversations ---------------------------------------------------------------------
+    def refresh_list(self) -> None:
+        self.side.fill(self.store, self.conversation.id if self.conversation else None)
+
+    def _on_chat_selected(self, item: QListWidgetItem | None) -> None:
+        if item is None or self.busy():
+            return
+        self.open_conversation(item.data(Qt.UserRole))
+
+    def open_conversation(self, conv_id: int) -> None:
+        self.conversation = self.store.get(conv_id)
+        self._cancel_edit()
+        self.notice.hide()
+        self.settings_box.set_values(GenerationSettings.from_dict(self.conversation.settings),
+                                     self.conversation.system_prompt)
+        if self.conversation.model_id and self.model_box.combo.findData(
+                self.conversation.model_id) >= 0:
+            self.model_box.select(self.conversation.model_id)
+        self.transcript.clear()
+        for m in self.store.messages(conv_id):
+            if m.role in ("user", "assistant"):
+                self.transcript.add(m.role, m.content, m.meta, m.id)
+        self._update_buttons()
+
+    def new_chat(self) -> None:
+        if self.busy():
+            return
+        self.conversation = None
+        self.transcript.clear()
+        self._cancel_edit()
+        self.notice.hide()
+        self.chat_list.clearSelection()
+        self.chat_list.setCurrentItem(None)
+        self.composer.setFocus()
+        self._update_buttons()
+
+    def _rename_dialog(self) -> None:
+        if self.conversation is None:
+            return
+        title, ok = QInputDialog.getText(self, "Rename chat", "Title", text=self.conversation.title)
+        if ok:
+            self.rename(title)
+
+    def rename(self, title: str) -> None:
+        try:
+            self.store.rename(self.conversation.id, title)
+        except BadInput as exc:
+            self.ctx.notify.show_error(exc)
+            return
+        self.conversation = self.store.get(self.conversation.id)
+        self.refresh_list()
+
+    def _delete_dialog(self) -> None:
+        if self.conversation is None:
+            return
+        answer = QMessageBox.question(self, "Delete chat",
+                                      f"Delete '{self.conversation.title}' and its messages?")
+        if answer == QMessageBox.Yes:
+            self.delete_current()
+
+    def delete_current(self) -> None:
+        if self.conversation is None or self.busy():
+            return
+        self.store.delete(self.conversation.id)
+        self.conversation = None
+        self.transcript.clear()
+        self.refresh_list()
+        if self.chat_list.count():
+            self.chat_list.setCurrentRow(0)
+        self._update_buttons()
+
+    def export_dialog(self, kind: str) -> None:
+        if self.conversation is None:
+            return
+        suffix = "md" if kind == "md" else "json"
+        name = "".join(c if c.isalnum() or c in " -_" else "_" for c in self.conversation.title)
+        start = str(Path(self.ctx.settings.get("chat/export_dir", str(Path.home()))) /
+                    f"{name}.{suffix}")
+        path, _ = QFileDialog.getSaveFileName(self, "Export chat", start,
+                                              "Markdown (*.md)" if kind == "md" else "JSON (*.json)")
+        if path:
+            self.export(path, kind)
+
+    def export(self, path: str, kind: str) -> None:
+        try:
+            write_export(self.store, self.conversation.id, path, kind)
+        except OSError as exc:
+            self.ctx.notify.show_error(exc)
+            return
+        self.ctx.settings.set("chat/export_dir", str(Path(path).parent))
+        self.ctx.notify.show_info(f"Exported to {path}")
+
+    def _save_settings(self) -> None:
+        if self.conversation is not None:
+            self.store.update(self.conversation.id, settings=self.settings_box.values().to_dict(),
+                              system_prompt=self.settings_box.system.toPlainText())
+
+    def copy_text(self, text: str) -> None:
+        QGuiApplication.clipboard().setText(text)
+        self.ctx.notify.show_info("Copied to the clipboard.", timeout_ms=2000)
+
+    # ---- sending ---------------------------------------------------------------------------
+    def busy(self) -> bool:
+        return self.reply is not None or self.session.busy
+
+    def _update_buttons(self, *_args) -> None:
+        busy = self.busy()
+        self.send_button.setEnabled(bool(self.composer.toPlainText().strip()) and not busy)
+        self.send_button.setText("Resubmit" if self.editing_id else "Send")
+        self.stop_button.setVisible(busy)
+        self.send_button.setVisible(not busy)
+        # regenerate the last reply, or retry a message that got none (e.g. the load failed)
+        self.regen_button.setEnabled(bool(self.views) and not busy)
+        self.side.set_enabled(has_chat=self.conversation is not None,
+                              generating=self.reply is not None, busy=busy)
+        self.model_box.combo.setEnabled(not busy)
+
+    def start_edit(self, message_id: int) -> None:
+        if self.busy() or message_id < 0:
+            return
+        view = self.transcript.find(message_id)
+        if view is None:
+            return
+        self.editing_id = message_id
+        self.composer.setPlainText(view.text)
+        self.composer.setFocus()
+        self.cancel_edit_button.show()
+        self.notice.setText("Editing a message: Resubmit replaces it and every message after it.")
+        self.notice.show()
+        self._update_buttons()
+
+    def _cancel_edit(self) -> None:
+        if self.editing_id is not None:
+            self.composer.clear()
+            self.notice.hide()
+        self.editing_id = None
+        self.cancel_edit_button.hide()
+        self._update_buttons()
+
+    def send_from_composer(self) -> None:
+        text = self.composer.toPlainText()
+        if not text.strip() or self.busy():
+            return
+        self.send(text)
+
+    def send(self, text: str) -> None:
+        """Add the user's message (replacing an edited one and what followed) and answer it."""
+        if not text.strip():
+            raise BadInput("The message is empty.")
+        if self.busy():
+            raise BadInput("A reply is still being generated.", hint="Stop it or wait.")
+        if self.conversation is None:
+            s = self.settings_box
+            self.conversation = self.store.create(
+                title_from(text), model_id=self.model_box.current_id(),
+                system_prompt=s.system.toPlainText(), settings=s.values().to_dict())
+            self.refresh_list()
+        if self.editing_id is not None:
+            self._truncate_from(self.editing_id)
+            self.editing_id = None
+            self.cancel_edit_button.hide()
+            self.notice.hide()
+        message = self.store.add_message(self.conversation.id, "user", text)
+        self.transcript.add("user", text, {}, message.id)
+        self.composer.clear()
+        self.refresh_list()
+        self._answer()
+
+    def _truncate_from(self, message_id: int) -> None:
+        self.store.delete_from(message_id)
+        self.transcript.remove_from(message_id)
+
+    def regenerate(self) -> None:
+        if self.busy() or not self.views:
+            return
+        if self.views[-1].role == "assistant":
+            self._truncate_from(self.views[-1].message_id)
+        self._answer()
+
+    def _answer(self) -> None:
+        self.session.ensure(self.model_box.current_id(), self._start_reply,
+                            label=self.model_box.current_name())
+        self._update_buttons()
+
+    def _start_reply(self, engine) -> None:
+        if self.conversation is None or self._closed:
+            return
+        settings = self.settings_box.values()
+        history = [{"role": m.role, "content": m.content}
+                   for m in self.store.messages(self.conversation.id)
+                   if m.role in ("user", "assistant")]
+        request = ChatRequest(tuple(history), self.settings_box.system.toPlainText(), settings)
+        try:
+            request.validate()
+        except BadInput as exc:
+            self.ctx.notify.show_error(exc)
+            return
+        name = engine.info.name
+        message = self.store.add_message(self.conversation.id, "assistant", "",
+                                         {"model": name, "partial": True})
+        view = self.transcript.add("assistant", "", {}, message.id)
+        self.reply = ReplyStream(self.ctx, self.store, view, message.id, name, parent=self)
+        self.reply.truncated.connect(self._show_notice)
+        self.reply.finished.connect(self._on_reply_finished)
+        self.reply.start(engine, request)
+        self._update_buttons()
+
+    def _show_notice(self, text: str) -> None:
+        self.notice.setText(text)
+        self.notice.show()
+
+    def _on_reply_finished(self, stats) -> None:
+        self.reply.deleteLater()
+        self.reply = None
+        self.refresh_list()
+        self._update_buttons()
+        self.reply_finished.emit(stats)
+
+    def stop(self) -> None:
+        """Stop generating (the partial reply stays) or cancel a model load."""
+        if self.reply is not None:
+            self.reply.stop()
+        elif self.session.busy:
+            self.session.cancel()
+
+    def closeEvent(self, event) -> None:
+        self.stop()
+        super().closeEvent(event)
+
+    def shutdown(self) -> None:
+        """On quit: what was shown of a reply in progress is saved, then the store closes."""
+        if self._closed:
+            return
+        self._closed = True
+        self.session.shutdown()
+        if self.reply is not None:
+            self.reply.stop()
+            self.reply.save_and_close()
+        self.store.close()

@@ -1,0 +1,111 @@
+"""The system prompt and sampling settings of the current chat."""
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QLabel,
+    QPlainTextEdit,
+    QScrollArea,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core.chat import GenerationSettings
+
+
+class SettingsBox(QWidget):
+    """System prompt and sampling settings of the current chat."""
+
+    changed = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.system = QPlainTextEdit(placeholderText="System prompt (optional)")
+        self.system.setFixedHeight(90)
+        self.decoding = QComboBox()
+        for key, label in (("sampling", "Sampling"), ("greedy", "Greedy"),
+                           ("beam", "Beam search")):
+            self.decoding.addItem(label, key)
+        self.temperature = QDoubleSpinBox(minimum=0.0, maximum=2.0, singleStep=0.05, decimals=2)
+        self.top_p = QDoubleSpinBox(minimum=0.01, maximum=1.0, singleStep=0.05, decimals=2)
+        self.top_k = QSpinBox(minimum=0, maximum=1000)
+        self.repetition = QDoubleSpinBox(minimum=0.5, maximum=2.0, singleStep=0.05, decimals=2)
+        self.max_new = QSpinBox(minimum=1, maximum=32768, singleStep=64)
+        self.seed = QSpinBox(minimum=-1, maximum=2**31 - 1)
+        self.seed.setSpecialValueText("random")
+        self.beams = QSpinBox(minimum=2, maximum=16)
+        self.beam_note = QLabel("Beam search shows the reply when it is complete (no streaming).")
+        self.beam_note.setWordWrap(True)
+        self.beam_note.setObjectName("hint")
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(8, 8, 8, 8)
+        outer.addWidget(QLabel("System prompt"))
+        outer.addWidget(self.system)
+        form = QFormLayout()
+        form.setContentsMargins(0, 0, 0, 0)
+        outer.addLayout(form)
+        outer.addStretch(1)
+        form.addRow("Decoding", self.decoding)
+        form.addRow("Temperature", self.temperature)
+        form.addRow("Top-p", self.top_p)
+        form.addRow("Top-k", self.top_k)
+        form.addRow("Repetition penalty", self.repetition)
+        form.addRow("Max new tokens", self.max_new)
+        form.addRow("Seed", self.seed)
+        form.addRow("Beams", self.beams)
+        form.addRow(self.beam_note)
+        self.set_values(GenerationSettings(), "")
+        for w in (self.temperature, self.top_p, self.top_k, self.repetition, self.max_new,
+                  self.seed, self.beams):
+            w.valueChanged.connect(self.changed)
+        self.decoding.currentIndexChanged.connect(self._sync_enabled)
+        self.decoding.currentIndexChanged.connect(self.changed)
+        self.system.textChanged.connect(self.changed)
+
+    def _sync_enabled(self) -> None:
+        mode = self.decoding.currentData()
+        for w in (self.temperature, self.top_p, self.top_k, self.seed):
+            w.setEnabled(mode == "sampling")
+        self.beams.setEnabled(mode == "beam")
+        self.beam_note.setVisible(mode == "beam")
+
+    def values(self) -> GenerationSettings:
+        return GenerationSettings(
+            decoding=self.decoding.currentData(), temperature=self.temperature.value(),
+            top_p=self.top_p.value(), top_k=self.top_k.value(),
+            repetition_penalty=self.repetition.value(), max_new_tokens=self.max_new.value(),
+            seed=None if self.seed.value() < 0 else self.seed.value(), num_beams=self.beams.value())
+
+    def set_values(self, s: GenerationSettings, system_prompt: str) -> None:
+        self.blockSignals(True)
+        widgets = (self.system, self.decoding, self.temperature, self.top_p, self.top_k,
+                   self.repetition, self.max_new, self.seed, self.beams)
+        for w in widgets:
+            w.blockSignals(True)
+        self.system.setPlainText(system_prompt)
+        self.decoding.setCurrentIndex(max(0, self.decoding.findData(s.decoding)))
+        self.temperature.setValue(s.temperature)
+        self.top_p.setValue(s.top_p)
+        self.top_k.setValue(s.top_k)
+        self.repetition.setValue(s.repetition_penalty)
+        self.max_new.setValue(s.max_new_tokens)
+        self.seed.setValue(-1 if s.seed is None else s.seed)
+        self.beams.setValue(max(2, s.num_beams))
+        for w in widgets:
+            w.blockSignals(False)
+        self.blockSignals(False)
+        self._sync_enabled()
+
+    def in_scroll_area(self) -> QScrollArea:
+        """The box in a scroll area of the width the page gives it."""
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(self)
+        scroll.setMinimumWidth(250)
+        scroll.setMaximumWidth(340)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        return scroll

@@ -1,0 +1,80 @@
+"""The Chat page's list of conversations: search, the list, New / Rename / Delete / Export."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QMenu,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core.chat import HistoryStore
+
+
+class ChatList(QWidget):
+    export_requested = Signal(str)  # "md" or "json"
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("chatSide")
+        self.setMinimumWidth(170)
+        self.setMaximumWidth(300)
+        self.search = QLineEdit(placeholderText="Search chats…")
+        self.search.setClearButtonEnabled(True)
+        self.list = QListWidget()
+        self.list.setObjectName("chatList")
+        self.list.setTextElideMode(Qt.ElideRight)
+        self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        self.new_button = QPushButton("New chat")
+        self.rename_button = QPushButton("Rename")
+        self.delete_button = QPushButton("Delete")
+        self.export_button = QPushButton("Export")
+        export_menu = QMenu(self.export_button)
+        export_menu.addAction("Markdown…", lambda: self.export_requested.emit("md"))
+        export_menu.addAction("JSON…", lambda: self.export_requested.emit("json"))
+        self.export_button.setMenu(export_menu)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(8, 12, 8, 8)
+        lay.addWidget(self.new_button)
+        lay.addWidget(self.search)
+        lay.addWidget(self.list, 1)
+        row = QHBoxLayout()
+        for b in (self.rename_button, self.delete_button, self.export_button):
+            row.addWidget(b)
+        lay.addLayout(row)
+
+    def fill(self, store: HistoryStore, keep: int | None) -> None:
+        """The conversations matching the search, newest first; ``keep`` stays selected."""
+        self.list.blockSignals(True)
+        self.list.clear()
+        for conv in store.conversations(self.search.text().strip()):
+            item = QListWidgetItem(conv.title)
+            item.setData(Qt.UserRole, conv.id)
+            item.setToolTip(time.strftime("%Y-%m-%d %H:%M", time.localtime(conv.updated)))
+            self.list.addItem(item)
+            if conv.id == keep:
+                self.list.setCurrentItem(item)
+        self.list.blockSignals(False)
+
+    def set_enabled(self, *, has_chat: bool, generating: bool, busy: bool) -> None:
+        for b in (self.rename_button, self.delete_button, self.export_button):
+            b.setEnabled(has_chat and not generating)
+        self.new_button.setEnabled(not busy)
+
+
+def write_export(store: HistoryStore, conv_id: int, path: str, kind: str) -> None:
+    """A conversation as Markdown ("md") or JSON; raises OSError when it cannot be written."""
+    if kind == "md":
+        text = store.export_markdown(conv_id)
+    else:
+        text = json.dumps(store.export_json(conv_id), indent=2, ensure_ascii=False)
+    Path(path).write_text(text, encoding="utf-8")
