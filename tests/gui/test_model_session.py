@@ -131,3 +131,24 @@ def test_registry_problems_are_shown_once(qtbot, window):
     with qtbot.waitSignal(window.ctx.models.changed, timeout=30_000):
         window.ctx.models.refresh()
     assert not window.notify.isVisible()
+
+
+def test_options_reach_the_opener_and_a_change_loads_again(qtbot, window):
+    """Transcribe's shape: a model plus engine options; new options mean a new load."""
+    from gui.widgets.model_session import ModelSession
+
+    calls = []
+
+    def opener(model_id, device, cancel, options=None):
+        calls.append((model_id, options))
+        yield Done(result=FakeModel(model_id))
+
+    session = ModelSession(window.ctx, opener)
+    with qtbot.waitSignal(session.loaded, timeout=5000):
+        session.ensure("whisper", options=("faster", "int8"))
+    first = session.model
+    session.ensure("whisper", options=("faster", "int8"))  # the same: reused
+    with qtbot.waitSignal(session.loaded, timeout=5000):
+        session.ensure("whisper", options=("openai", None))
+    assert calls == [("whisper", ("faster", "int8")), ("whisper", ("openai", None))]
+    assert first.closed and session.options == ("openai", None)

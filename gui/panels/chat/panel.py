@@ -7,12 +7,9 @@ from pathlib import Path
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QGuiApplication, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
-    QFileDialog,
     QHBoxLayout,
-    QInputDialog,
     QLabel,
     QListWidgetItem,
-    QMessageBox,
     QSplitter,
     QToolButton,
     QVBoxLayout,
@@ -34,7 +31,7 @@ from core.models.registry import Task
 from gui.context import AppContext
 from gui.panels.chat.reply import ReplyStream
 from gui.panels.chat.settings_box import SettingsBox
-from gui.panels.chat.sidebar import ChatList, write_export
+from gui.panels.chat.sidebar import ChatList, ask_export_path, ask_title, confirm_delete, write_export
 from gui.widgets.composer import ComposeBar
 from gui.widgets.model_box import ModelBox
 from gui.widgets.model_session import ModelSession
@@ -208,10 +205,8 @@ class ChatPanel(QWidget):
         self._update_buttons()
 
     def _rename_dialog(self) -> None:
-        if self.conversation is None:
-            return
-        title, ok = QInputDialog.getText(self, "Rename chat", "Title", text=self.conversation.title)
-        if ok:
+        title = ask_title(self, self.conversation)
+        if title is not None:
             self.rename(title)
 
     def rename(self, title: str) -> None:
@@ -224,11 +219,7 @@ class ChatPanel(QWidget):
         self.refresh_list()
 
     def _delete_dialog(self) -> None:
-        if self.conversation is None:
-            return
-        answer = QMessageBox.question(self, "Delete chat",
-                                      f"Delete '{self.conversation.title}' and its messages?")
-        if answer == QMessageBox.Yes:
+        if confirm_delete(self, self.conversation):
             self.delete_current()
 
     def delete_current(self) -> None:
@@ -243,14 +234,8 @@ class ChatPanel(QWidget):
         self._update_buttons()
 
     def export_dialog(self, kind: str) -> None:
-        if self.conversation is None:
-            return
-        suffix = "md" if kind == "md" else "json"
-        name = "".join(c if c.isalnum() or c in " -_" else "_" for c in self.conversation.title)
-        start = str(Path(self.ctx.settings.get("chat/export_dir", str(Path.home()))) /
-                    f"{name}.{suffix}")
-        path, _ = QFileDialog.getSaveFileName(self, "Export chat", start,
-                                              "Markdown (*.md)" if kind == "md" else "JSON (*.json)")
+        start = self.ctx.settings.get("chat/export_dir", str(Path.home()))
+        path = ask_export_path(self, self.conversation, kind, start)
         if path:
             self.export(path, kind)
 

@@ -7,17 +7,20 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
+    QFileDialog,
     QHBoxLayout,
+    QInputDialog,
     QLineEdit,
     QListWidget,
     QListWidgetItem,
     QMenu,
+    QMessageBox,
     QPushButton,
     QVBoxLayout,
     QWidget,
 )
 
-from core.chat import HistoryStore
+from core.chat import Conversation, HistoryStore
 
 
 class ChatList(QWidget):
@@ -78,3 +81,28 @@ def write_export(store: HistoryStore, conv_id: int, path: str, kind: str) -> Non
     else:
         text = json.dumps(store.export_json(conv_id), indent=2, ensure_ascii=False)
     Path(path).write_text(text, encoding="utf-8")
+
+
+def ask_title(parent: QWidget, conv: Conversation | None) -> str | None:
+    if conv is None:
+        return None
+    title, ok = QInputDialog.getText(parent, "Rename chat", "Title", text=conv.title)
+    return title if ok else None
+
+
+def confirm_delete(parent: QWidget, conv: Conversation | None) -> bool:
+    if conv is None:
+        return False
+    answer = QMessageBox.question(parent, "Delete chat", f"Delete '{conv.title}' and its messages?")
+    return answer == QMessageBox.Yes
+
+
+def ask_export_path(parent: QWidget, conv: Conversation | None, kind: str, folder: str) -> str:
+    """Where to write a conversation as Markdown ("md") or JSON; "" when cancelled."""
+    if conv is None:
+        return ""
+    name = "".join(c if c.isalnum() or c in " -_" else "_" for c in conv.title)
+    start = str(Path(folder) / f"{name}.{'md' if kind == 'md' else 'json'}")
+    path, _ = QFileDialog.getSaveFileName(parent, "Export chat", start,
+                                          "Markdown (*.md)" if kind == "md" else "JSON (*.json)")
+    return path
