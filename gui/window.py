@@ -240,14 +240,12 @@ class MainWindow(QMainWindow):
     # ---- quit --------------------------------------------------------------------------------
     def closeEvent(self, event) -> None:
         """Quit never destroys a running thread: every job is cancelled and the window stays open
-        (responsive, "Finishing…") until the last one has stopped, then closes itself."""
+        (responsive, "Finishing…") until the last one has stopped, then the pages shut down (save,
+        close their stores and engines) and the window closes."""
         if not self._closing:
             self._closing = True
             self.settings.set("window/geometry", self.saveGeometry())
             self.settings.sync()
-            for page in self.pages.values():
-                if hasattr(page, "shutdown"):
-                    page.shutdown()
             self.runner.cancel_all()
             self.runner.jobs_changed.connect(self._show_finishing)
             self.runner.idle.connect(self.close)
@@ -258,9 +256,15 @@ class MainWindow(QMainWindow):
             if self._close_requests > 1:
                 self.hide()  # asked twice: out of sight, but the threads still end first
             return
-        super().closeEvent(event)
         if not self._closed:
             self._closed = True
+            for key, page in self.pages.items():
+                try:
+                    if hasattr(page, "shutdown"):
+                        page.shutdown()
+                except Exception:  # quitting never fails: log it and go on
+                    log.exception("shutting down the %s page failed", key)
+            super().closeEvent(event)
             self.closed.emit()
 
     def _show_finishing(self, *_args) -> None:

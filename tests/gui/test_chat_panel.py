@@ -233,10 +233,10 @@ def test_quitting_mid_reply_saves_what_was_shown(qtbot, home):
     panel.composer.setPlainText("Talk")
     panel.send_button.click()
     qtbot.waitUntil(lambda: len(panel.views) == 2 and " w5" in panel.views[-1].text, timeout=5000)
-    win.close()  # the reply is saved at once; the window closes when the job has stopped
+    with qtbot.waitSignal(win.closed, timeout=5000):
+        win.close()  # the reply stops; the window closes when its job has ended
     store = HistoryStore(home.root / "chats.sqlite3")
     conv = store.conversations()[0]
     reply = store.messages(conv.id)[-1]
     assert reply.role == "assistant" and reply.content.startswith("#1  w0 w1 w2 w3 w4 w5")
     store.close()
-    qtbot.waitUntil(lambda: win._closed, timeout=5000)
