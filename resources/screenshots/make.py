@@ -159,6 +159,7 @@ def main() -> int:
              "classify": classify}[name](win, done)
 
     win.first_painted.connect(lambda: QTimer.singleShot(0, start))
+    win.closed.connect(app.quit)  # once every job has stopped
     win.show()
     return app.exec()
 
