@@ -91,8 +91,9 @@ def test_cancel_keeps_what_is_done(qtbot, window, tiny_classifier_dir, tmp_path)
         if isinstance(ev, BatchResult) and ev.done >= 20:
             panel.cancel_button.click()
 
-    panel.session.ensure(panel.model_box.current_id())
-    qtbot.waitUntil(lambda: panel.model is not None, timeout=20_000)
+    with qtbot.waitSignal(panel.session.idle, timeout=20_000):  # loaded, and the load job ended
+        panel.session.ensure(panel.model_box.current_id())
+    assert panel.model is not None and panel.run_button.isEnabled()
     with qtbot.waitSignal(panel.batch_finished, timeout=60_000) as blocker:
         panel.run_button.click()
         panel.batch_job.event.connect(cancel_early)

@@ -247,14 +247,9 @@ class ClassifyPanel(QWidget):
         if self.batch_job is not None:
             self.ctx.notify.show_info("A file is being classified: cancel it first.")
             return None
-
-        def failed(exc: BaseException) -> None:
-            self.ctx.notify.show_error(exc)
-            self.file_opened.emit(None)
-
         self.read_job = self.ctx.jobs.query(f"Reading {Path(path).name}",
                                             lambda cancel: read_table(path, column),
-                                            self._show_table, failed)
+                                            self._show_table, self._on_read_failed)
         self.read_job.finished.connect(self._on_read_finished)
         self._update_buttons()
         return self.read_job
@@ -264,6 +259,10 @@ class ClassifyPanel(QWidget):
         self.file_tab.show_table(table, self.labels or ["negative", "positive"])
         self._update_buttons()
         self.file_opened.emit(table)
+
+    def _on_read_failed(self, exc: BaseException) -> None:
+        self.ctx.notify.show_error(exc)
+        self.file_opened.emit(None)
 
     def _on_read_finished(self) -> None:
         self.read_job = None
