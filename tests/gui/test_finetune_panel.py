@@ -16,9 +16,9 @@ def make_dialog(qtbot, window, task, files, output="my-run"):
 
     dlg = NewRunDialog(window.ctx, window.ctx.registry.entries())
     qtbot.addWidget(dlg)
-    dlg.task.setCurrentIndex(dlg.task.findData(task))
+    dlg.form.task.setCurrentIndex(dlg.form.task.findData(task))
     dlg.add_files([str(f) for f in files])
-    dlg.output.setText(output)
+    dlg.form.output.setText(output)
     return dlg
 
 
@@ -43,8 +43,8 @@ def test_dialog_rejects_missing_columns_and_a_single_label(qtbot, window, tmp_pa
     table.write_text("review,stars\n" + "".join(f"text {i},{i % 2}\n" for i in range(50)))
     dlg = make_dialog(qtbot, window, "classification", [table])
     qtbot.waitUntil(lambda: dlg.preview_job is None, timeout=10_000)
-    dlg.text_column.clear()
-    dlg.text_column.addItem("text")  # a column the file does not have
+    dlg.form.text_column.clear()
+    dlg.form.text_column.addItem("text")  # a column the file does not have
     assert dlg.try_accept() is False and "review" in dlg.error.text()
     one = tmp_path / "one.csv"
     one.write_text("text,label\n" + "".join(f"sample {i},pos\n" for i in range(50)))
@@ -58,8 +58,8 @@ def test_dialog_accepts_good_data_and_shows_a_preview(qtbot, window, tmp_path):
     text.write_text("Once upon a time there was a fox. " * 400)
     dlg = make_dialog(qtbot, window, "causal-lm", [text])
     qtbot.waitUntil(lambda: dlg.preview_job is None, timeout=20_000)
-    assert "Once upon a time" in dlg.preview.toPlainText()
-    assert "examples" in dlg.counts.text()
+    assert "Once upon a time" in dlg.form.preview.toPlainText()
+    assert "examples" in dlg.form.counts.text()
     assert dlg.try_accept() is True
     assert dlg.config.data == (str(text),) and dlg.config.output == "my-run"
 
@@ -124,14 +124,14 @@ def test_an_open_dialog_follows_the_model_list(qtbot, window, tiny_gpt2_dir):
     panel.set_models(entries)
     dlg = panel.open_dialog()
     qtbot.addWidget(dlg)
-    dlg.task.setCurrentIndex(dlg.task.findData("causal-lm"))
-    picked = dlg.base.currentData()
-    bases = [dlg.base.itemData(i) for i in range(dlg.base.count())]
+    dlg.form.task.setCurrentIndex(dlg.form.task.findData("causal-lm"))
+    picked = dlg.form.base.currentData()
+    bases = [dlg.form.base.itemData(i) for i in range(dlg.form.base.count())]
     assert "user:new-one" not in bases
     smol = next(e for e in entries if e.id == "smollm2-135m-instruct")
     panel.set_models(entries + [replace(smol, id="user:new-one", name="New one",
                                         path=str(tiny_gpt2_dir))])  # e.g. a download finished
-    bases = [dlg.base.itemData(i) for i in range(dlg.base.count())]
-    assert "user:new-one" in bases and dlg.base.currentData() == picked
+    bases = [dlg.form.base.itemData(i) for i in range(dlg.form.base.count())]
+    assert "user:new-one" in bases and dlg.form.base.currentData() == picked
     dlg.reject()
     assert panel.dialog is None

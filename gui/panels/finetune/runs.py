@@ -1,0 +1,65 @@
+"""The list of runs on disk (newest first), each with its status and headline metric."""
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QAbstractItemView, QListWidget, QListWidgetItem, QWidget
+
+from core.errors import WorkbenchError
+from gui.context import AppContext
+
+
+def run_label(run) -> str:
+    """Two lines: the name, then the status and perplexity or accuracy."""
+    metric = ""
+    m = run.metrics or {}
+    if "perplexity" in m:
+        metric = f" · ppl {m['perplexity']:.2f}"
+    elif "accuracy" in m:
+        metric = f" · acc {m['accuracy']:.3f}"
+    return f"{run.name}\n{run.status}{metric}"
+
+
+def metrics_text(m: dict | None) -> str:
+    if not m:
+        return ""
+    return " · ".join(f"{k.replace('_', ' ')} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                      for k, v in m.items())
+
+
+class RunList(QListWidget):
+    """Every run under the app home; ``loaded`` after each refresh has filled the list."""
+
+    loaded = Signal(list)  # the RunInfo shown, newest first
+
+    def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.ctx = ctx
+        self.setSelectionMode(QAbstractItemView.SingleSelection)
+
+    def refresh(self) -> None:
+        from core.finetune import list_runs
+
+        try:
+            runs = list_runs(self.ctx.home)
+        except WorkbenchError as exc:
+            self.ctx.notify.show_error(exc)
+            runs = []
+        self.show_runs(runs)
+
+    def show_runs(self, runs: list) -> None:
+        """Fill the list, keeping the selected run selected."""
+        keep = self.selected_run().name if self.selected_run() else None
+        self.blockSignals(True)
+        self.clear()
+        for run in runs:
+            item = QListWidgetItem(run_label(run))
+            item.setData(Qt.UserRole, run)
+            self.addItem(item)
+            if run.name == keep:
+                self.setCurrentItem(item)
+        self.blockSignals(False)
+        self.loaded.emit(list(runs))
+
+    def selected_run(self):
+        item = self.currentItem()
+        return item.data(Qt.UserRole) if item else None
