@@ -22,11 +22,18 @@ def make_dialog(qtbot, window, task, files, output="my-run"):
     return dlg
 
 
+def press_ok(qtbot, dlg) -> bool:
+    """OK checks the data in a job; True when the dialog accepted."""
+    with qtbot.waitSignal(dlg.checked, timeout=10_000) as blocker:
+        dlg.try_accept()
+    return blocker.args[0]
+
+
 def test_dialog_rejects_an_empty_file(qtbot, window, tmp_path):
     empty = tmp_path / "empty.txt"
     empty.write_text("")
     dlg = make_dialog(qtbot, window, "causal-lm", [empty])
-    assert dlg.try_accept() is False
+    assert press_ok(qtbot, dlg) is False
     assert not dlg.error.isHidden() and "empty.txt" in dlg.error.text()
     assert dlg.result() == 0 and dlg.config is None
 
@@ -35,7 +42,7 @@ def test_dialog_rejects_a_binary_file(qtbot, window, tmp_path):
     binary = tmp_path / "blob.txt"
     binary.write_bytes(bytes(range(256)) * 40)
     dlg = make_dialog(qtbot, window, "causal-lm", [binary])
-    assert dlg.try_accept() is False and "blob.txt" in dlg.error.text()
+    assert press_ok(qtbot, dlg) is False and "blob.txt" in dlg.error.text()
 
 
 def test_dialog_rejects_missing_columns_and_a_single_label(qtbot, window, tmp_path):
@@ -45,12 +52,12 @@ def test_dialog_rejects_missing_columns_and_a_single_label(qtbot, window, tmp_pa
     qtbot.waitUntil(lambda: dlg.preview_job is None, timeout=10_000)
     dlg.form.text_column.clear()
     dlg.form.text_column.addItem("text")  # a column the file does not have
-    assert dlg.try_accept() is False and "review" in dlg.error.text()
+    assert press_ok(qtbot, dlg) is False and "review" in dlg.error.text()
     one = tmp_path / "one.csv"
     one.write_text("text,label\n" + "".join(f"sample {i},pos\n" for i in range(50)))
     dlg2 = make_dialog(qtbot, window, "classification", [one])
     qtbot.waitUntil(lambda: dlg2.preview_job is None, timeout=10_000)
-    assert dlg2.try_accept() is False and "label" in dlg2.error.text().lower()
+    assert press_ok(qtbot, dlg2) is False and "label" in dlg2.error.text().lower()
 
 
 def test_dialog_accepts_good_data_and_shows_a_preview(qtbot, window, tmp_path):
@@ -60,7 +67,7 @@ def test_dialog_accepts_good_data_and_shows_a_preview(qtbot, window, tmp_path):
     qtbot.waitUntil(lambda: dlg.preview_job is None, timeout=20_000)
     assert "Once upon a time" in dlg.form.preview.toPlainText()
     assert "examples" in dlg.form.counts.text()
-    assert dlg.try_accept() is True
+    assert press_ok(qtbot, dlg) is True
     assert dlg.config.data == (str(text),) and dlg.config.output == "my-run"
 
 

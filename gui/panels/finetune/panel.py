@@ -46,7 +46,8 @@ class FinetunePanel(QWidget):
         self.trainer = trainer  # tests inject a fake; default: core.finetune.train
         self.entries: list[ModelEntry] = []
         self.dialog: NewRunDialog | None = None  # the open New-run dialog, if any
-        self.job: Job | None = None
+        self.job: Job | None = None  # the training run
+        self.merge_job: Job | None = None
         self.current_config = None
         self.last_result = None
         self._try_handler: Callable[[str, str], None] | None = None
@@ -127,8 +128,9 @@ class FinetunePanel(QWidget):
         self._try_handler = handler
 
     # ---- history -----------------------------------------------------------------------------
-    def refresh_history(self) -> None:
-        self.history.refresh()
+    def refresh_history(self) -> Job:
+        """Read the runs on disk again, in a job."""
+        return self.history.refresh()
 
     def selected_run(self):
         return self.history.selected_run()
@@ -157,7 +159,8 @@ class FinetunePanel(QWidget):
                                       and run.status in ("cancelled", "failed"))
         done = run is not None and run.status == "done"
         self.try_button.setEnabled(done)
-        self.merge_button.setEnabled(not busy and done and run.config.get("method") == "lora"
+        self.merge_button.setEnabled(not busy and self.merge_job is None and done
+                                     and run.config.get("method") == "lora"
                                      and not run.config.get("merge_lora"))
         self.script_button.setEnabled(run is not None)
 
@@ -252,22 +255,34 @@ class FinetunePanel(QWidget):
         if run is not None:
             self.start(FinetuneConfig.from_dict(run.config), resume=True)
 
-    def merge_selected(self) -> None:
+    def merge_selected(self) -> Job | None:
+        """Merge the selected LoRA run into full weights, in a job; the new model is listed."""
         run = self.selected_run()
-        if run is None:
-            return
-        from core.finetune import merge_adapter
-
+        if run is None or self.merge_job is not None:
+            return None
         home, path = self.ctx.home, run.path
 
         def job(cancel):
+            from core.finetune import merge_adapter
+
             yield Done(result=merge_adapter(path, home=home))
 
-        j = self.ctx.runner.start(f"Merging {run.name}", job)
-        j.failed.connect(self.ctx.notify.show_error)
-        j.event.connect(lambda ev: self.ctx.notify.show_info(f"Merged into {ev.result}"))
-        j.finished.connect(self.refresh_history)
-        j.finished.connect(self.ctx.models_changed)
+        self.merge_job = self.ctx.runner.start(f"Merging {run.name}", job)
+        self.merge_job.event.connect(self._on_merged)
+        self.merge_job.failed.connect(self.ctx.notify.show_error)
+        self.merge_job.finished.connect(self._on_merge_finished)
+        self._update_buttons()
+        return self.merge_job
+
+    def _on_merged(self, ev: Event) -> None:
+        if isinstance(ev, Done):
+            self.ctx.notify.show_info(f"Merged into {ev.result}")
+            self.ctx.models_changed()
+
+    def _on_merge_finished(self) -> None:
+        self.merge_job = None
+        self.refresh_history()
+        self._update_buttons()
 
     def try_selected(self) -> None:
         run = self.selected_run()

@@ -1,11 +1,13 @@
-"""The list of runs on disk (newest first), each with its status and headline metric."""
+"""The list of runs on disk (newest first), each with its status and headline metric; it is read
+in a job, never on the GUI thread."""
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QAbstractItemView, QListWidget, QListWidgetItem, QWidget
 
-from core.errors import WorkbenchError
 from gui.context import AppContext
+from gui.jobs import Job
+from gui.panels.finetune.queries import LatestQuery
 
 
 def run_label(run) -> str:
@@ -35,16 +37,24 @@ class RunList(QListWidget):
         super().__init__(parent)
         self.ctx = ctx
         self.setSelectionMode(QAbstractItemView.SingleSelection)
+        self._query = LatestQuery(ctx.runner, "Listing runs", self)
+        self._query.result.connect(self.show_runs)
+        self._query.failed.connect(self._on_failed)
 
-    def refresh(self) -> None:
-        from core.finetune import list_runs
+    def refresh(self) -> Job:
+        """Read the runs again in a job; the list changes when they arrive (``loaded``)."""
+        home = self.ctx.home
 
-        try:
-            runs = list_runs(self.ctx.home)
-        except WorkbenchError as exc:
-            self.ctx.notify.show_error(exc)
-            runs = []
-        self.show_runs(runs)
+        def read():
+            from core.finetune import list_runs
+
+            return list_runs(home)
+
+        return self._query.start(read)
+
+    def _on_failed(self, exc: BaseException) -> None:
+        self.ctx.notify.show_error(exc)
+        self.show_runs([])
 
     def show_runs(self, runs: list) -> None:
         """Fill the list, keeping the selected run selected."""

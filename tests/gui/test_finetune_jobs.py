@@ -1,0 +1,75 @@
+"""Fine-tune page: reading files (data preview, the check behind OK, the run listing) happens in
+jobs, off the GUI thread, and only the newest preview counts."""
+import threading
+
+from tests.gui.test_finetune_panel import make_panel, press_ok
+
+
+def fake_preview(config, samples=("a sample",)):
+    from core.finetune import DataPreview
+
+    return DataPreview("text", tuple(config.data), tuple(samples), 12, None, None, None, "utf-8")
+
+
+def make_dialog(qtbot, window, previewer):
+    from gui.panels.finetune import NewRunDialog
+
+    dlg = NewRunDialog(window.ctx, window.ctx.registry.entries(), previewer=previewer)
+    qtbot.addWidget(dlg)
+    return dlg
+
+
+def test_preview_and_ok_read_the_data_off_the_gui_thread(qtbot, window, tmp_path):
+    seen = []
+
+    def previewer(config, registry):
+        seen.append((threading.current_thread(), registry))
+        return fake_preview(config)
+
+    text = tmp_path / "story.txt"
+    text.write_text("Once upon a time. " * 100)
+    dlg = make_dialog(qtbot, window, previewer)
+    dlg.add_files([str(text)])
+    qtbot.waitUntil(lambda: dlg.preview_job is None, timeout=10_000)
+    assert dlg.form.preview.toPlainText() == "a sample"
+    assert "12 examples" in dlg.form.counts.text()
+    assert press_ok(qtbot, dlg) is True and dlg.config.data == (str(text),)
+    assert len(seen) == 2
+    assert all(thread is not threading.main_thread() for thread, _r in seen)
+    assert seen[0][1] is window.ctx.registry  # the preview counts with the base's tokenizer
+    assert seen[1][1] is None  # the check behind OK only reads the data, as before
+
+
+def test_ok_stays_open_with_the_reason_when_the_check_fails(qtbot, window, tmp_path):
+    from core.errors import BadInput
+
+    def previewer(config, registry):
+        if registry is None:
+            raise BadInput("The text is too short to train on.")
+        return fake_preview(config)
+
+    text = tmp_path / "story.txt"
+    text.write_text("short")
+    dlg = make_dialog(qtbot, window, previewer)
+    dlg.add_files([str(text)])
+    assert press_ok(qtbot, dlg) is False
+    assert "too short" in dlg.error.text() and dlg.result() == 0 and dlg.config is None
+    qtbot.waitUntil(dlg.ok_button.isEnabled, timeout=5000)
+
+
+def test_the_run_list_is_read_off_the_gui_thread(qtbot, window, monkeypatch):
+    import core.finetune
+    from core.finetune import RunInfo
+
+    threads = []
+
+    def list_runs(home=None):
+        threads.append(threading.current_thread())
+        return [RunInfo("old-run", "done", {"method": "lora", "task": "causal-lm"},
+                        {"perplexity": 3.5}, [], "/nowhere", 1.0, 2.0)]
+
+    monkeypatch.setattr(core.finetune, "list_runs", list_runs)
+    panel = make_panel(qtbot, window)
+    qtbot.waitUntil(lambda: panel.history.count() == 1, timeout=5000)
+    assert threads and all(t is not threading.main_thread() for t in threads)
+    assert panel.history.item(0).text() == "old-run\ndone · ppl 3.50"
