@@ -260,7 +260,8 @@ class FinetunePanel(QWidget):
         run = self.selected_run()
         if run is None or self.merge_job is not None:
             return None
-        home, path = self.ctx.home, run.path
+        # the run's published model folder (the run folder holds only run.json and checkpoints)
+        home, path = self.ctx.home, run.model_path or run.config.get("output") or run.name
 
         def job(cancel):
             from core.finetune import merge_adapter
