@@ -73,3 +73,64 @@ def test_the_run_list_is_read_off_the_gui_thread(qtbot, window, monkeypatch):
     qtbot.waitUntil(lambda: panel.history.count() == 1, timeout=5000)
     assert threads and all(t is not threading.main_thread() for t in threads)
     assert panel.history.item(0).text() == "old-run\ndone · ppl 3.50"
+
+
+def gated_previewer():
+    """A previewer whose n-th call waits until gates[n] is set, then returns 'preview n'."""
+    gates = [threading.Event() for _ in range(4)]
+    calls = []
+
+    def previewer(config, registry):
+        n = len(calls)
+        calls.append(n)
+        gates[n].wait(20)
+        return fake_preview(config, samples=(f"preview {n}",))
+
+    return previewer, gates, calls
+
+
+def two_previews(qtbot, window, tmp_path, previewer, calls):
+    text = tmp_path / "story.txt"
+    text.write_text("Once upon a time. " * 100)
+    dlg = make_dialog(qtbot, window, previewer)
+    dlg.add_files([str(text)])
+    first = dlg.preview_job
+    dlg.form.chunk.setValue(128)  # a setting the preview depends on: a second preview
+    second = dlg.preview_job
+    assert first is not None and second is not None and second is not first
+    qtbot.waitUntil(lambda: len(calls) == 2, timeout=5000)
+    return dlg, first, second
+
+
+def test_an_older_preview_ending_last_neither_shows_nor_clears_the_newer_one(qtbot, window,
+                                                                             tmp_path):
+    previewer, gates, calls = gated_previewer()
+    try:
+        dlg, first, second = two_previews(qtbot, window, tmp_path, previewer, calls)
+        with qtbot.waitSignal(first.finished, timeout=5000):
+            gates[0].set()  # the old preview ends while the new one still reads
+        assert dlg.preview_job is second
+        assert "preview 0" not in dlg.form.preview.toPlainText()
+        assert dlg.form.counts.text() == "Reading…"
+        with qtbot.waitSignal(second.finished, timeout=5000):
+            gates[1].set()
+        assert dlg.preview_job is None
+        assert dlg.form.preview.toPlainText() == "preview 1"
+    finally:
+        for gate in gates:
+            gate.set()
+
+
+def test_an_older_preview_ending_after_the_newer_one_is_ignored(qtbot, window, tmp_path):
+    previewer, gates, calls = gated_previewer()
+    try:
+        dlg, first, second = two_previews(qtbot, window, tmp_path, previewer, calls)
+        with qtbot.waitSignal(second.finished, timeout=5000):
+            gates[1].set()
+        assert dlg.form.preview.toPlainText() == "preview 1" and dlg.preview_job is None
+        with qtbot.waitSignal(first.finished, timeout=5000):
+            gates[0].set()
+        assert dlg.form.preview.toPlainText() == "preview 1" and dlg.preview_job is None
+    finally:
+        for gate in gates:
+            gate.set()
