@@ -142,3 +142,14 @@ def test_an_open_dialog_follows_the_model_list(qtbot, window, tiny_gpt2_dir):
     assert "user:new-one" in bases and dlg.form.base.currentData() == picked
     dlg.reject()
     assert panel.dialog is None
+
+
+def test_a_table_preview_counts_rows(qtbot, window, tmp_path):
+    table = tmp_path / "reviews.csv"
+    table.write_text("text,label\n" + "".join(f"review {i},{('neg', 'pos')[i % 2]}\n"
+                                             for i in range(40)))
+    dlg = make_dialog(qtbot, window, "classification", [table])
+    qtbot.waitUntil(lambda: dlg.preview_job is None, timeout=20_000)
+    counts = dlg.form.counts.text()
+    assert counts.startswith("40 rows") and "examples" not in counts
+    assert "neg 20" in counts and "pos 20" in counts
