@@ -3,6 +3,7 @@ and method, training and output) and the config dict they make. It reads no file
 dialog around it runs the data preview and the checks."""
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.finetune import default_learning_rate
 from core.models.registry import ModelEntry, Task
 
 TASK_LABELS = {
@@ -45,6 +47,22 @@ BASE_TASKS = {
 FALLBACK_BASES = {"causal-lm": ("SmolLM2-135M-Instruct", "smollm2-135m-instruct"),
                   "chat": ("SmolLM2-135M-Instruct", "smollm2-135m-instruct"),
                   "classification": ("all-MiniLM-L6-v2", "all-minilm-l6-v2")}
+
+
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\"}
+_ESCAPE = re.compile(r"\\([ntr\\])")
+
+
+def unescape(text: str) -> str:
+    """What a one-line field means: \\n, \\t, \\r and \\\\ typed as two characters are the
+    characters they name; everything else stays as typed, non-ASCII text included."""
+    return _ESCAPE.sub(lambda m: _ESCAPES[m.group(1)], text)
+
+
+def lr_text(value: float) -> str:
+    """A learning rate as the field shows it: 5e-05, 2e-04, 1.5e-04."""
+    mantissa, exponent = f"{value:.6e}".split("e")
+    return f"{mantissa.rstrip('0').rstrip('.')}e{exponent}"
 
 
 def spin(minimum, maximum, value, step=1, decimals=None):
@@ -72,7 +90,7 @@ class RunForm(QWidget):
         lay.addWidget(self._train_box())
 
         self.task.currentIndexChanged.connect(self._on_task)
-        self.method.currentIndexChanged.connect(self._sync)
+        self.method.currentIndexChanged.connect(self._on_method)
         self.remove_file_button.clicked.connect(self.remove_selected_files)
         for w in (self.chunk, self.overlap, self.text_column, self.label_column):
             signal = w.valueChanged if hasattr(w, "valueChanged") else w.currentIndexChanged
@@ -113,7 +131,9 @@ class RunForm(QWidget):
         self.epochs = spin(0.1, 100.0, 1.0, 0.5, 1)
         self.max_steps = spin(-1, 10_000_000, -1, 10)
         self.max_steps.setSpecialValueText("by epochs")
-        self.lr = QLineEdit("2e-4")
+        self._lr_default = default_learning_rate(self.task.currentData(),
+                                                 self.method.currentData())
+        self.lr = QLineEdit(lr_text(self._lr_default))
         self.batch = spin(1, 1024, 8)
         self.accum = spin(1, 1024, 1)
         self.max_length = spin(16, 32768, 256, 16)
@@ -197,10 +217,26 @@ class RunForm(QWidget):
 
     def _on_task(self) -> None:
         self._fill_bases()
-        if self.task.currentData() == "classification" and self.lr.text() == "2e-4":
-            self.lr.setText("5e-4")
+        self._follow_default_lr()
         self._sync()
         self.data_changed.emit()
+
+    def _on_method(self) -> None:
+        self._follow_default_lr()
+        self._sync()
+
+    def _follow_default_lr(self) -> None:
+        """Each task and method has its own default learning rate (full training at LoRA's rate
+        learns nothing): the field shows the new one unless it holds a rate the user chose."""
+        new = default_learning_rate(self.task.currentData(), self.method.currentData())
+        text = self.lr.text().strip()
+        try:
+            untouched = not text or float(text) == self._lr_default
+        except ValueError:
+            untouched = False
+        if untouched:
+            self.lr.setText(lr_text(new))
+        self._lr_default = new
 
     def _fill_bases(self) -> None:
         task = self.task.currentData()
@@ -270,7 +306,7 @@ class RunForm(QWidget):
             warmup_ratio=self.warmup.value(), eval_split=self.eval_split.value() / 100,
             save_steps=self.save_steps.value(), seed=self.seed.value(),
             chunk_length=self.chunk.value(), overlap=self.overlap.value(),
-            hard_cut=self.hard_cut.text().encode().decode("unicode_escape"),
+            hard_cut=unescape(self.hard_cut.text()),
             text_column=(self.text_column.currentText() or None) if classification else None,
             label_column=(self.label_column.currentText() or None) if classification else None,
             merge_lora=bool(self.merge.currentData()), device=device)
