@@ -153,3 +153,47 @@ def test_a_table_preview_counts_rows(qtbot, window, tmp_path):
     counts = dlg.form.counts.text()
     assert counts.startswith("40 rows") and "examples" not in counts
     assert "neg 20" in counts and "pos 20" in counts
+
+
+LOSS_WARNING = "The training loss did not go down: try a lower or higher learning rate."
+
+
+def test_a_result_with_a_warning_shows_it(qtbot, window, tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from core.events import Done
+    from core.finetune import FinetuneConfig, LossPoint
+
+    def flat_train(config, cancel, home=None, registry=None, resume=False):
+        for step in (1, 2, 3):
+            yield LossPoint(step, 0.69, "train")
+        yield Done(result=SimpleNamespace(
+            name=config.output, path=str(tmp_path), metrics={"accuracy": 0.525}, entry_id="app:x",
+            stopped=False, checkpoint=None, warnings=(LOSS_WARNING,)))  # RunResult's fields
+
+    infos = []
+    monkeypatch.setattr(window.ctx.notify, "show_info", lambda text, **kw: infos.append(text))
+    panel = make_panel(qtbot, window, trainer=flat_train)
+    config = FinetuneConfig(task="classification", base="x", data=("a.csv",), output="flat",
+                            method="full")
+    with qtbot.waitSignal(panel.run_finished, timeout=10_000):
+        panel.start(config)
+    assert "accuracy" in panel.metrics.text() and LOSS_WARNING in panel.metrics.text()
+    assert len(infos) == 1 and "'flat' is ready" in infos[0] and LOSS_WARNING in infos[0]
+
+
+def test_a_run_in_the_history_shows_its_warnings(qtbot, window, monkeypatch):
+    from types import SimpleNamespace
+
+    import core.finetune
+
+    run = SimpleNamespace(  # RunInfo's fields
+        name="flat", status="done", config={"task": "classification", "method": "full"},
+        metrics={"accuracy": 0.525}, losses=[{"step": 1, "loss": 0.69, "split": "train"}],
+        path="/nowhere", started=1.0, finished=2.0, error="", model_path=None, checkpoint=None,
+        warnings=(LOSS_WARNING,))
+    monkeypatch.setattr(core.finetune, "list_runs", lambda home=None: [run])
+    panel = make_panel(qtbot, window)
+    qtbot.waitUntil(lambda: panel.history.count() == 1, timeout=5000)
+    panel.history.setCurrentRow(0)
+    assert "accuracy 0.525" in panel.metrics.text() and LOSS_WARNING in panel.metrics.text()

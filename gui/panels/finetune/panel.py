@@ -24,7 +24,7 @@ from gui.context import AppContext
 from gui.jobs import Job
 from gui.panels.finetune.dialog import NewRunDialog
 from gui.panels.finetune.plot import LossPlot
-from gui.panels.finetune.runs import RunList, metrics_text
+from gui.panels.finetune.runs import RunList, outcome_text, warnings_text
 
 
 def fmt_eta(seconds: float | None) -> str:
@@ -145,7 +145,7 @@ class FinetunePanel(QWidget):
         self.plot.clear()
         for p in run.losses or []:
             self.plot.add(p.get("split", "train"), p["step"], p["loss"])
-        self.metrics.setText(metrics_text(run.metrics))
+        self.metrics.setText(outcome_text(run))
         self.progress.setValue(1000 if run.status == "done" else 0)
         self.progress.setFormat(run.status)
         self.stats.setText("")
@@ -220,13 +220,15 @@ class FinetunePanel(QWidget):
         elif isinstance(ev, Done):
             self.last_result = ev.result
             r = ev.result
-            self.metrics.setText(metrics_text(r.metrics)
-                                 + ("" if not r.stopped else "  (stopped: the last checkpoint is "
-                                                             "kept, Resume continues)"))
+            self.metrics.setText(outcome_text(
+                r, "" if not r.stopped else "  (stopped: the last checkpoint is kept, Resume "
+                                            "continues)"))
             if not r.stopped:
                 self.progress.setValue(1000)
                 self.progress.setFormat("Done")
-                self.ctx.notify.show_info(f"'{r.name}' is ready: it is in the model list now.")
+                warnings = warnings_text(r)
+                self.ctx.notify.show_info(f"'{r.name}' is ready: it is in the model list now."
+                                          + (f" {warnings}" if warnings else ""))
             else:
                 self.progress.setFormat("Stopped")
 

@@ -28,6 +28,17 @@ def metrics_text(m: dict | None) -> str:
                       for k, v in m.items())
 
 
+def warnings_text(run) -> str:
+    """A run's or a result's warnings (e.g. the training loss did not go down), one line each."""
+    warnings = getattr(run, "warnings", None) or ()  # runs recorded before warnings existed
+    return "\n".join(f"⚠ {w}" for w in warnings)
+
+
+def outcome_text(run, note: str = "") -> str:
+    """The metrics line (with a note after it), then the warnings."""
+    return "\n".join(t for t in (metrics_text(run.metrics) + note, warnings_text(run)) if t)
+
+
 class RunList(QListWidget):
     """Every run under the app home; ``loaded`` after each refresh has filled the list."""
 
