@@ -1,6 +1,7 @@
 """Fine-tune page: reading files (data preview, the check behind OK, the run listing) happens in
 jobs, off the GUI thread, and only the newest preview counts."""
 import threading
+from types import SimpleNamespace
 
 from tests.gui.test_finetune_panel import make_panel, press_ok
 
@@ -134,3 +135,34 @@ def test_an_older_preview_ending_after_the_newer_one_is_ignored(qtbot, window, t
     finally:
         for gate in gates:
             gate.set()
+
+
+def test_export_script_writes_the_files_off_the_gui_thread(qtbot, window, tmp_path, monkeypatch,
+                                                           tiny_gpt2_dir):
+    import core.finetune
+    from core.finetune import FinetuneConfig
+
+    real, threads = core.finetune.export_script, []
+
+    def export_script(*args, **kwargs):
+        threads.append(threading.current_thread())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(core.finetune, "export_script", export_script)
+    data = tmp_path / "story.txt"
+    data.write_text("Once upon a time. " * 100)
+    config = FinetuneConfig(task="causal-lm", base=str(tiny_gpt2_dir), data=(str(data),),
+                            output="story")
+
+    run = SimpleNamespace(name="story", config=config.to_dict())  # what the page reads of a run
+    panel = make_panel(qtbot, window)
+    errors = []
+    job = panel.export_script(run, str(tmp_path / "script"))
+    job.failed.connect(errors.append)
+    with qtbot.waitSignal(job.finished, timeout=10_000):
+        pass
+    assert errors == [] and threads and threads[0] is not threading.main_thread()
+    names = sorted(p.name for p in (tmp_path / "script").iterdir())
+    assert names == ["accelerate_config.yaml", "launch.sh", "train.py"]
+    script = (tmp_path / "script" / "train.py").read_text()
+    assert str(data) in script and str(tiny_gpt2_dir) in script

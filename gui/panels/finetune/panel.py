@@ -17,7 +17,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.errors import WorkbenchError
 from core.events import Done, Event
 from core.models.registry import ModelEntry
 from gui.context import AppContext
@@ -302,13 +301,22 @@ class FinetunePanel(QWidget):
         if folder:
             self.export_script(run, folder)
 
-    def export_script(self, run, folder: str) -> list[Path]:
-        from core.finetune import FinetuneConfig, export_script
+    def export_script(self, run, folder: str) -> Job:
+        """Write the run's training script into ``folder``, in a job (it looks the base up)."""
+        home, settings = self.ctx.home, dict(run.config)
 
-        try:
-            paths = export_script(FinetuneConfig.from_dict(run.config), folder)
-        except (WorkbenchError, OSError) as exc:
-            self.ctx.notify.show_error(exc)
-            return []
-        self.ctx.notify.show_info("Wrote " + ", ".join(p.name for p in paths) + f" to {folder}")
-        return paths
+        def job(cancel):
+            from core.finetune import FinetuneConfig, export_script
+
+            yield Done(result=export_script(FinetuneConfig.from_dict(settings), folder, home=home))
+
+        j = self.ctx.runner.start(f"Exporting {run.name}", job, quiet=True)
+        j.event.connect(self._on_exported)
+        j.failed.connect(self.ctx.notify.show_error)
+        return j
+
+    def _on_exported(self, ev: Event) -> None:
+        if isinstance(ev, Done):
+            paths = [Path(p) for p in ev.result]
+            self.ctx.notify.show_info("Wrote " + ", ".join(p.name for p in paths)
+                                      + f" to {paths[0].parent}")
