@@ -31,7 +31,7 @@ def test_preview_and_ok_read_the_data_off_the_gui_thread(qtbot, window, tmp_path
     text.write_text("Once upon a time. " * 100)
     dlg = make_dialog(qtbot, window, previewer)
     dlg.add_files([str(text)])
-    qtbot.waitUntil(lambda: dlg.preview_job is None, timeout=10_000)
+    qtbot.waitUntil(lambda: dlg.preview_job is None, timeout=30_000)
     assert dlg.form.preview.toPlainText() == "a sample"
     assert "12 examples" in dlg.form.counts.text()
     assert press_ok(qtbot, dlg) is True and dlg.config.data == (str(text),)
@@ -55,7 +55,7 @@ def test_ok_stays_open_with_the_reason_when_the_check_fails(qtbot, window, tmp_p
     dlg.add_files([str(text)])
     assert press_ok(qtbot, dlg) is False
     assert "too short" in dlg.error.text() and dlg.result() == 0 and dlg.config is None
-    qtbot.waitUntil(dlg.ok_button.isEnabled, timeout=5000)
+    qtbot.waitUntil(dlg.ok_button.isEnabled, timeout=15_000)
 
 
 def test_the_run_list_is_read_off_the_gui_thread(qtbot, window, monkeypatch):
@@ -71,7 +71,7 @@ def test_the_run_list_is_read_off_the_gui_thread(qtbot, window, monkeypatch):
 
     monkeypatch.setattr(core.finetune, "list_runs", list_runs)
     panel = make_panel(qtbot, window)
-    qtbot.waitUntil(lambda: panel.history.count() == 1, timeout=5000)
+    qtbot.waitUntil(lambda: panel.history.count() == 1, timeout=15_000)
     assert threads and all(t is not threading.main_thread() for t in threads)
     assert panel.history.item(0).text() == "old-run\ndone · ppl 3.50"
 
@@ -99,7 +99,7 @@ def two_previews(qtbot, window, tmp_path, previewer, calls):
     dlg.form.chunk.setValue(128)  # a setting the preview depends on: a second preview
     second = dlg.preview_job
     assert first is not None and second is not None and second is not first
-    qtbot.waitUntil(lambda: len(calls) == 2, timeout=5000)
+    qtbot.waitUntil(lambda: len(calls) == 2, timeout=15_000)
     return dlg, first, second
 
 
@@ -108,12 +108,12 @@ def test_an_older_preview_ending_last_neither_shows_nor_clears_the_newer_one(qtb
     previewer, gates, calls = gated_previewer()
     try:
         dlg, first, second = two_previews(qtbot, window, tmp_path, previewer, calls)
-        with qtbot.waitSignal(first.finished, timeout=5000):
+        with qtbot.waitSignal(first.finished, timeout=15_000):
             gates[0].set()  # the old preview ends while the new one still reads
         assert dlg.preview_job is second
         assert "preview 0" not in dlg.form.preview.toPlainText()
         assert dlg.form.counts.text() == "Reading…"
-        with qtbot.waitSignal(second.finished, timeout=5000):
+        with qtbot.waitSignal(second.finished, timeout=15_000):
             gates[1].set()
         assert dlg.preview_job is None
         assert dlg.form.preview.toPlainText() == "preview 1"
@@ -126,10 +126,10 @@ def test_an_older_preview_ending_after_the_newer_one_is_ignored(qtbot, window, t
     previewer, gates, calls = gated_previewer()
     try:
         dlg, first, second = two_previews(qtbot, window, tmp_path, previewer, calls)
-        with qtbot.waitSignal(second.finished, timeout=5000):
+        with qtbot.waitSignal(second.finished, timeout=15_000):
             gates[1].set()
         assert dlg.form.preview.toPlainText() == "preview 1" and dlg.preview_job is None
-        with qtbot.waitSignal(first.finished, timeout=5000):
+        with qtbot.waitSignal(first.finished, timeout=15_000):
             gates[0].set()
         assert dlg.form.preview.toPlainText() == "preview 1" and dlg.preview_job is None
     finally:
@@ -159,7 +159,7 @@ def test_export_script_writes_the_files_off_the_gui_thread(qtbot, window, tmp_pa
     errors = []
     job = panel.export_script(run, str(tmp_path / "script"))
     job.failed.connect(errors.append)
-    with qtbot.waitSignal(job.finished, timeout=10_000):
+    with qtbot.waitSignal(job.finished, timeout=30_000):
         pass
     assert errors == [] and threads and threads[0] is not threading.main_thread()
     names = sorted(p.name for p in (tmp_path / "script").iterdir())

@@ -27,7 +27,7 @@ def test_merge_lora_of_a_finished_run_publishes_a_merged_model(qtbot, window, ti
     assert (home.trained / "tiny-lora" / "adapter_config.json").is_file()
 
     panel = make_panel(qtbot, window)
-    qtbot.waitUntil(lambda: panel.history.count() == 1, timeout=10_000)
+    qtbot.waitUntil(lambda: panel.history.count() == 1, timeout=30_000)
     panel.history.setCurrentRow(0)
     assert panel.selected_run().path != result.path  # the run folder is not the model folder
     assert panel.merge_button.isEnabled()

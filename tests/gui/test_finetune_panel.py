@@ -24,7 +24,7 @@ def make_dialog(qtbot, window, task, files, output="my-run"):
 
 def press_ok(qtbot, dlg) -> bool:
     """OK checks the data in a job; True when the dialog accepted."""
-    with qtbot.waitSignal(dlg.checked, timeout=10_000) as blocker:
+    with qtbot.waitSignal(dlg.checked, timeout=30_000) as blocker:
         dlg.try_accept()
     return blocker.args[0]
 
@@ -49,14 +49,14 @@ def test_dialog_rejects_missing_columns_and_a_single_label(qtbot, window, tmp_pa
     table = tmp_path / "data.csv"
     table.write_text("review,stars\n" + "".join(f"text {i},{i % 2}\n" for i in range(50)))
     dlg = make_dialog(qtbot, window, "classification", [table])
-    qtbot.waitUntil(lambda: dlg.preview_job is None, timeout=10_000)
+    qtbot.waitUntil(lambda: dlg.preview_job is None, timeout=30_000)
     dlg.form.text_column.clear()
     dlg.form.text_column.addItem("text")  # a column the file does not have
     assert press_ok(qtbot, dlg) is False and "review" in dlg.error.text()
     one = tmp_path / "one.csv"
     one.write_text("text,label\n" + "".join(f"sample {i},pos\n" for i in range(50)))
     dlg2 = make_dialog(qtbot, window, "classification", [one])
-    qtbot.waitUntil(lambda: dlg2.preview_job is None, timeout=10_000)
+    qtbot.waitUntil(lambda: dlg2.preview_job is None, timeout=30_000)
     assert press_ok(qtbot, dlg2) is False and "label" in dlg2.error.text().lower()
 
 
@@ -64,7 +64,7 @@ def test_dialog_accepts_good_data_and_shows_a_preview(qtbot, window, tmp_path):
     text = tmp_path / "story.txt"
     text.write_text("Once upon a time there was a fox. " * 400)
     dlg = make_dialog(qtbot, window, "causal-lm", [text])
-    qtbot.waitUntil(lambda: dlg.preview_job is None, timeout=20_000)
+    qtbot.waitUntil(lambda: dlg.preview_job is None, timeout=30_000)
     assert "Once upon a time" in dlg.form.preview.toPlainText()
     assert "examples" in dlg.form.counts.text()
     assert press_ok(qtbot, dlg) is True
@@ -89,7 +89,7 @@ def test_a_run_shows_progress_and_loss_points(qtbot, window, tmp_path):
     text.write_text("hello " * 500)
     config = FinetuneConfig(task="causal-lm", base="smollm2-135m-instruct", data=(str(text),),
                             output="fake-run")
-    with qtbot.waitSignal(panel.run_finished, timeout=10_000) as blocker:
+    with qtbot.waitSignal(panel.run_finished, timeout=30_000) as blocker:
         panel.start(config)
         assert panel.cancel_button.isEnabled()
     assert blocker.args[0].metrics["perplexity"] == 4.2
@@ -117,8 +117,8 @@ def test_cancel_stops_a_run(qtbot, window, tmp_path):
     config = FinetuneConfig(task="causal-lm", base="x", data=("a.txt",), output="slow")
     job = panel.start(config)
     qtbot.waitUntil(lambda: panel.progress.value() > 0 or "step" in panel.progress.format(),
-                    timeout=5000)
-    with qtbot.waitSignal(job.finished, timeout=5000):
+                    timeout=15_000)
+    with qtbot.waitSignal(job.finished, timeout=15_000):
         panel.cancel_button.click()
     assert panel.job is None and panel.new_button.isEnabled()
 
@@ -149,7 +149,7 @@ def test_a_table_preview_counts_rows(qtbot, window, tmp_path):
     table.write_text("text,label\n" + "".join(f"review {i},{('neg', 'pos')[i % 2]}\n"
                                              for i in range(40)))
     dlg = make_dialog(qtbot, window, "classification", [table])
-    qtbot.waitUntil(lambda: dlg.preview_job is None, timeout=20_000)
+    qtbot.waitUntil(lambda: dlg.preview_job is None, timeout=30_000)
     counts = dlg.form.counts.text()
     assert counts.startswith("40 rows") and "examples" not in counts
     assert "neg 20" in counts and "pos 20" in counts
@@ -176,7 +176,7 @@ def test_a_result_with_a_warning_shows_it(qtbot, window, tmp_path, monkeypatch):
     panel = make_panel(qtbot, window, trainer=flat_train)
     config = FinetuneConfig(task="classification", base="x", data=("a.csv",), output="flat",
                             method="full")
-    with qtbot.waitSignal(panel.run_finished, timeout=10_000):
+    with qtbot.waitSignal(panel.run_finished, timeout=30_000):
         panel.start(config)
     assert "accuracy" in panel.metrics.text() and LOSS_WARNING in panel.metrics.text()
     assert len(infos) == 1 and "'flat' is ready" in infos[0] and LOSS_WARNING in infos[0]
@@ -194,6 +194,6 @@ def test_a_run_in_the_history_shows_its_warnings(qtbot, window, monkeypatch):
         warnings=(LOSS_WARNING,))
     monkeypatch.setattr(core.finetune, "list_runs", lambda home=None: [run])
     panel = make_panel(qtbot, window)
-    qtbot.waitUntil(lambda: panel.history.count() == 1, timeout=5000)
+    qtbot.waitUntil(lambda: panel.history.count() == 1, timeout=15_000)
     panel.history.setCurrentRow(0)
     assert "accuracy 0.525" in panel.metrics.text() and LOSS_WARNING in panel.metrics.text()

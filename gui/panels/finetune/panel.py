@@ -36,6 +36,8 @@ def fmt_eta(seconds: float | None) -> str:
 
 
 class FinetunePanel(QWidget):
+    """The page: New run, the run history, the live view of the running or selected run."""
+
     run_finished = Signal(object)  # RunResult, or None when it failed
 
     def __init__(self, ctx: AppContext, trainer: Callable | None = None,
@@ -193,7 +195,7 @@ class FinetunePanel(QWidget):
             lambda c: trainer(config, c, home=home, registry=registry, resume=resume))
         self.job.event.connect(self._on_event)
         self.job.failed.connect(self._on_failed)
-        self.job.cancelled.connect(lambda: self.progress.setFormat("Cancelled"))
+        self.job.cancelled.connect(self._on_cancelled)
         self.job.finished.connect(self._on_finished)
         self._update_buttons()
         return self.job
@@ -234,6 +236,9 @@ class FinetunePanel(QWidget):
     def _on_failed(self, exc: BaseException) -> None:
         self.progress.setFormat("Failed")
         self.ctx.notify.show_error(exc)
+
+    def _on_cancelled(self) -> None:
+        self.progress.setFormat("Cancelled")
 
     def _on_finished(self) -> None:
         self.job = None
@@ -291,7 +296,7 @@ class FinetunePanel(QWidget):
         if run is None or self._try_handler is None:
             return
         page = "classify" if run.config.get("task") == "classification" else "chat"
-        self._try_handler(page, f"app:{Path(run.path).name}")
+        self._try_handler(page, f"app:{Path(run.model_path or run.path).name}")
 
     def _export_script_dialog(self) -> None:
         run = self.selected_run()
