@@ -1,7 +1,8 @@
 """Fine-tune page: a new-run dialog, a live run view (progress, ETA, loss curve), run history.
 
-form: the run's settings; dialog: the New-run dialog with its data preview; plot: the loss plot;
-runs: the list of runs on disk; panel: the page itself."""
+form: the run's settings; dialog: the New-run dialog with its data preview and check; queries:
+reads in jobs where the newest wins; plot: the loss plot; runs: the list of runs on disk; panel:
+the page itself."""
 from __future__ import annotations
 
 from gui.panels.finetune.dialog import NewRunDialog

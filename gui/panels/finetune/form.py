@@ -48,7 +48,6 @@ FALLBACK_BASES = {"causal-lm": ("SmolLM2-135M-Instruct", "smollm2-135m-instruct"
                   "chat": ("SmolLM2-135M-Instruct", "smollm2-135m-instruct"),
                   "classification": ("all-MiniLM-L6-v2", "all-minilm-l6-v2")}
 
-
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\"}
 _ESCAPE = re.compile(r"\\([ntr\\])")
 
