@@ -16,17 +16,24 @@ def make_dialog(qtbot, window, task, files, output="my-run"):
 
     dlg = NewRunDialog(window.ctx, window.ctx.registry.entries())
     qtbot.addWidget(dlg)
-    dlg.task.setCurrentIndex(dlg.task.findData(task))
+    dlg.form.task.setCurrentIndex(dlg.form.task.findData(task))
     dlg.add_files([str(f) for f in files])
-    dlg.output.setText(output)
+    dlg.form.output.setText(output)
     return dlg
+
+
+def press_ok(qtbot, dlg) -> bool:
+    """OK checks the data in a job; True when the dialog accepted."""
+    with qtbot.waitSignal(dlg.checked, timeout=30_000) as blocker:
+        dlg.try_accept()
+    return blocker.args[0]
 
 
 def test_dialog_rejects_an_empty_file(qtbot, window, tmp_path):
     empty = tmp_path / "empty.txt"
     empty.write_text("")
     dlg = make_dialog(qtbot, window, "causal-lm", [empty])
-    assert dlg.try_accept() is False
+    assert press_ok(qtbot, dlg) is False
     assert not dlg.error.isHidden() and "empty.txt" in dlg.error.text()
     assert dlg.result() == 0 and dlg.config is None
 
@@ -35,32 +42,32 @@ def test_dialog_rejects_a_binary_file(qtbot, window, tmp_path):
     binary = tmp_path / "blob.txt"
     binary.write_bytes(bytes(range(256)) * 40)
     dlg = make_dialog(qtbot, window, "causal-lm", [binary])
-    assert dlg.try_accept() is False and "blob.txt" in dlg.error.text()
+    assert press_ok(qtbot, dlg) is False and "blob.txt" in dlg.error.text()
 
 
 def test_dialog_rejects_missing_columns_and_a_single_label(qtbot, window, tmp_path):
     table = tmp_path / "data.csv"
     table.write_text("review,stars\n" + "".join(f"text {i},{i % 2}\n" for i in range(50)))
     dlg = make_dialog(qtbot, window, "classification", [table])
-    qtbot.waitUntil(lambda: dlg.preview_job is None, timeout=10_000)
-    dlg.text_column.clear()
-    dlg.text_column.addItem("text")  # a column the file does not have
-    assert dlg.try_accept() is False and "review" in dlg.error.text()
+    qtbot.waitUntil(lambda: dlg.preview_job is None, timeout=30_000)
+    dlg.form.text_column.clear()
+    dlg.form.text_column.addItem("text")  # a column the file does not have
+    assert press_ok(qtbot, dlg) is False and "review" in dlg.error.text()
     one = tmp_path / "one.csv"
     one.write_text("text,label\n" + "".join(f"sample {i},pos\n" for i in range(50)))
     dlg2 = make_dialog(qtbot, window, "classification", [one])
-    qtbot.waitUntil(lambda: dlg2.preview_job is None, timeout=10_000)
-    assert dlg2.try_accept() is False and "label" in dlg2.error.text().lower()
+    qtbot.waitUntil(lambda: dlg2.preview_job is None, timeout=30_000)
+    assert press_ok(qtbot, dlg2) is False and "label" in dlg2.error.text().lower()
 
 
 def test_dialog_accepts_good_data_and_shows_a_preview(qtbot, window, tmp_path):
     text = tmp_path / "story.txt"
     text.write_text("Once upon a time there was a fox. " * 400)
     dlg = make_dialog(qtbot, window, "causal-lm", [text])
-    qtbot.waitUntil(lambda: dlg.preview_job is None, timeout=20_000)
-    assert "Once upon a time" in dlg.preview.toPlainText()
-    assert "examples" in dlg.counts.text()
-    assert dlg.try_accept() is True
+    qtbot.waitUntil(lambda: dlg.preview_job is None, timeout=30_000)
+    assert "Once upon a time" in dlg.form.preview.toPlainText()
+    assert "examples" in dlg.form.counts.text()
+    assert press_ok(qtbot, dlg) is True
     assert dlg.config.data == (str(text),) and dlg.config.output == "my-run"
 
 
@@ -82,7 +89,7 @@ def test_a_run_shows_progress_and_loss_points(qtbot, window, tmp_path):
     text.write_text("hello " * 500)
     config = FinetuneConfig(task="causal-lm", base="smollm2-135m-instruct", data=(str(text),),
                             output="fake-run")
-    with qtbot.waitSignal(panel.run_finished, timeout=10_000) as blocker:
+    with qtbot.waitSignal(panel.run_finished, timeout=30_000) as blocker:
         panel.start(config)
         assert panel.cancel_button.isEnabled()
     assert blocker.args[0].metrics["perplexity"] == 4.2
@@ -110,8 +117,8 @@ def test_cancel_stops_a_run(qtbot, window, tmp_path):
     config = FinetuneConfig(task="causal-lm", base="x", data=("a.txt",), output="slow")
     job = panel.start(config)
     qtbot.waitUntil(lambda: panel.progress.value() > 0 or "step" in panel.progress.format(),
-                    timeout=5000)
-    with qtbot.waitSignal(job.finished, timeout=5000):
+                    timeout=15_000)
+    with qtbot.waitSignal(job.finished, timeout=15_000):
         panel.cancel_button.click()
     assert panel.job is None and panel.new_button.isEnabled()
 
@@ -124,14 +131,69 @@ def test_an_open_dialog_follows_the_model_list(qtbot, window, tiny_gpt2_dir):
     panel.set_models(entries)
     dlg = panel.open_dialog()
     qtbot.addWidget(dlg)
-    dlg.task.setCurrentIndex(dlg.task.findData("causal-lm"))
-    picked = dlg.base.currentData()
-    bases = [dlg.base.itemData(i) for i in range(dlg.base.count())]
+    dlg.form.task.setCurrentIndex(dlg.form.task.findData("causal-lm"))
+    picked = dlg.form.base.currentData()
+    bases = [dlg.form.base.itemData(i) for i in range(dlg.form.base.count())]
     assert "user:new-one" not in bases
     smol = next(e for e in entries if e.id == "smollm2-135m-instruct")
     panel.set_models(entries + [replace(smol, id="user:new-one", name="New one",
                                         path=str(tiny_gpt2_dir))])  # e.g. a download finished
-    bases = [dlg.base.itemData(i) for i in range(dlg.base.count())]
-    assert "user:new-one" in bases and dlg.base.currentData() == picked
+    bases = [dlg.form.base.itemData(i) for i in range(dlg.form.base.count())]
+    assert "user:new-one" in bases and dlg.form.base.currentData() == picked
     dlg.reject()
     assert panel.dialog is None
+
+
+def test_a_table_preview_counts_rows(qtbot, window, tmp_path):
+    table = tmp_path / "reviews.csv"
+    table.write_text("text,label\n" + "".join(f"review {i},{('neg', 'pos')[i % 2]}\n"
+                                             for i in range(40)))
+    dlg = make_dialog(qtbot, window, "classification", [table])
+    qtbot.waitUntil(lambda: dlg.preview_job is None, timeout=30_000)
+    counts = dlg.form.counts.text()
+    assert counts.startswith("40 rows") and "examples" not in counts
+    assert "neg 20" in counts and "pos 20" in counts
+
+
+LOSS_WARNING = "The training loss did not go down: try a lower or higher learning rate."
+
+
+def test_a_result_with_a_warning_shows_it(qtbot, window, tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from core.events import Done
+    from core.finetune import FinetuneConfig, LossPoint
+
+    def flat_train(config, cancel, home=None, registry=None, resume=False):
+        for step in (1, 2, 3):
+            yield LossPoint(step, 0.69, "train")
+        yield Done(result=SimpleNamespace(
+            name=config.output, path=str(tmp_path), metrics={"accuracy": 0.525}, entry_id="app:x",
+            stopped=False, checkpoint=None, warnings=(LOSS_WARNING,)))  # RunResult's fields
+
+    infos = []
+    monkeypatch.setattr(window.ctx.notify, "show_info", lambda text, **kw: infos.append(text))
+    panel = make_panel(qtbot, window, trainer=flat_train)
+    config = FinetuneConfig(task="classification", base="x", data=("a.csv",), output="flat",
+                            method="full")
+    with qtbot.waitSignal(panel.run_finished, timeout=30_000):
+        panel.start(config)
+    assert "accuracy" in panel.metrics.text() and LOSS_WARNING in panel.metrics.text()
+    assert len(infos) == 1 and "'flat' is ready" in infos[0] and LOSS_WARNING in infos[0]
+
+
+def test_a_run_in_the_history_shows_its_warnings(qtbot, window, monkeypatch):
+    from types import SimpleNamespace
+
+    import core.finetune
+
+    run = SimpleNamespace(  # RunInfo's fields
+        name="flat", status="done", config={"task": "classification", "method": "full"},
+        metrics={"accuracy": 0.525}, losses=[{"step": 1, "loss": 0.69, "split": "train"}],
+        path="/nowhere", started=1.0, finished=2.0, error="", model_path=None, checkpoint=None,
+        warnings=(LOSS_WARNING,))
+    monkeypatch.setattr(core.finetune, "list_runs", lambda home=None: [run])
+    panel = make_panel(qtbot, window)
+    qtbot.waitUntil(lambda: panel.history.count() == 1, timeout=15_000)
+    panel.history.setCurrentRow(0)
+    assert "accuracy 0.525" in panel.metrics.text() and LOSS_WARNING in panel.metrics.text()

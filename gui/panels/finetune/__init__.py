@@ -1,0 +1,12 @@
+"""Fine-tune page: a new-run dialog, a live run view (progress, ETA, loss curve), run history.
+
+form: the run's settings; dialog: the New-run dialog with its data preview and check; queries:
+reads in jobs where the newest wins; plot: the loss plot; runs: the list of runs on disk; panel:
+the page itself."""
+from __future__ import annotations
+
+from gui.panels.finetune.dialog import NewRunDialog
+from gui.panels.finetune.panel import FinetunePanel, fmt_eta
+from gui.panels.finetune.plot import LossPlot
+
+__all__ = ["FinetunePanel", "LossPlot", "NewRunDialog", "fmt_eta"]
