@@ -77,15 +77,16 @@ def test_the_run_list_is_read_off_the_gui_thread(qtbot, window, monkeypatch):
 
 
 def gated_previewer():
-    """A previewer whose n-th call waits until gates[n] is set, then returns 'preview n'."""
-    gates = [threading.Event() for _ in range(4)]
+    """A previewer that waits for the gate of the chunk length it was asked for (256: the first
+    preview, 128: the second), then returns 'preview <chunk length>'. Keyed by the config, not by
+    call order: the two jobs' threads may start in either order."""
+    gates = {256: threading.Event(), 128: threading.Event()}
     calls = []
 
     def previewer(config, registry):
-        n = len(calls)
-        calls.append(n)
-        gates[n].wait(20)
-        return fake_preview(config, samples=(f"preview {n}",))
+        calls.append(config.chunk_length)
+        gates[config.chunk_length].wait(20)
+        return fake_preview(config, samples=(f"preview {config.chunk_length}",))
 
     return previewer, gates, calls
 
@@ -93,13 +94,15 @@ def gated_previewer():
 def two_previews(qtbot, window, tmp_path, previewer, calls):
     text = tmp_path / "story.txt"
     text.write_text("Once upon a time. " * 100)
+    with qtbot.waitSignal(window.ctx.models.changed, timeout=15_000):  # no late list refresh
+        window.ctx.models.refresh()
     dlg = make_dialog(qtbot, window, previewer)
     dlg.add_files([str(text)])
     first = dlg.preview_job
     dlg.form.chunk.setValue(128)  # a setting the preview depends on: a second preview
     second = dlg.preview_job
     assert first is not None and second is not None and second is not first
-    qtbot.waitUntil(lambda: len(calls) == 2, timeout=15_000)
+    qtbot.waitUntil(lambda: {256, 128} <= set(calls), timeout=15_000)
     return dlg, first, second
 
 
@@ -109,16 +112,16 @@ def test_an_older_preview_ending_last_neither_shows_nor_clears_the_newer_one(qtb
     try:
         dlg, first, second = two_previews(qtbot, window, tmp_path, previewer, calls)
         with qtbot.waitSignal(first.finished, timeout=15_000):
-            gates[0].set()  # the old preview ends while the new one still reads
+            gates[256].set()  # the old preview ends while the new one still reads
         assert dlg.preview_job is second
-        assert "preview 0" not in dlg.form.preview.toPlainText()
+        assert "preview 256" not in dlg.form.preview.toPlainText()
         assert dlg.form.counts.text() == "Reading…"
         with qtbot.waitSignal(second.finished, timeout=15_000):
-            gates[1].set()
+            gates[128].set()
         assert dlg.preview_job is None
-        assert dlg.form.preview.toPlainText() == "preview 1"
+        assert dlg.form.preview.toPlainText() == "preview 128"
     finally:
-        for gate in gates:
+        for gate in gates.values():
             gate.set()
 
 
@@ -127,13 +130,13 @@ def test_an_older_preview_ending_after_the_newer_one_is_ignored(qtbot, window, t
     try:
         dlg, first, second = two_previews(qtbot, window, tmp_path, previewer, calls)
         with qtbot.waitSignal(second.finished, timeout=15_000):
-            gates[1].set()
-        assert dlg.form.preview.toPlainText() == "preview 1" and dlg.preview_job is None
+            gates[128].set()
+        assert dlg.form.preview.toPlainText() == "preview 128" and dlg.preview_job is None
         with qtbot.waitSignal(first.finished, timeout=15_000):
-            gates[0].set()
-        assert dlg.form.preview.toPlainText() == "preview 1" and dlg.preview_job is None
+            gates[256].set()
+        assert dlg.form.preview.toPlainText() == "preview 128" and dlg.preview_job is None
     finally:
-        for gate in gates:
+        for gate in gates.values():
             gate.set()
 
 
