@@ -120,15 +120,14 @@ def main() -> int:
     args = ap.parse_args()
     import torch
 
-    from core.chat import ChatEngine
+    from core.chat import ChatEngine, ChatRequest
     from core.events import Done
 
     path = converted_smollm2()
     engine = [e.result for e in ChatEngine.load(path, name="SmolLM2") if isinstance(e, Done)][0]
     model, tok = engine.model, engine.tokenizer
     ids = torch.tensor([engine.build_prompt(
-        __import__("core.chat.engine", fromlist=["ChatRequest"]).ChatRequest(
-            ({"role": "user", "content": PROMPT},)))[0]])
+        ChatRequest(({"role": "user", "content": PROMPT},)))[0]])
     raw_run(model, tok, ids, 8)  # warm-up
     app_run(engine, 8)
     raw, app = [], []

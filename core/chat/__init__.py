@@ -4,10 +4,7 @@ What the panels, the CLI and other packages use; the modules inside may move."""
 from __future__ import annotations
 
 from core.chat.engine import (
-    DEFAULT_CHAT_MODEL,
     ChatEngine,
-    ChatRequest,
-    GenerationSettings,
     LoadedInfo,
     ReplyStats,
     Token,
@@ -19,6 +16,7 @@ from core.chat.history import (
     HistoryStore,
     title_from,
 )
+from core.chat.settings import DEFAULT_CHAT_MODEL, ChatRequest, GenerationSettings
 
 __all__ = [
     'ChatEngine', 'ChatRequest', 'Conversation', 'DEFAULT_CHAT_MODEL', 'GenerationSettings',

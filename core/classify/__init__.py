@@ -8,14 +8,12 @@ from core.classify.engine import (
     BatchResult,
     Classifier,
     FillMasker,
-    InputTable,
     Prediction,
-    export_csv,
     load_classifier,
     open_classifier,
-    read_table,
-    result_columns,
 )
+from core.classify.export import export_csv, result_columns
+from core.classify.files import InputTable, read_table
 
 __all__ = [
     'BatchResult', 'Classifier', 'DEFAULT_CLASSIFY_MODEL', 'FillMasker', 'InputTable', 'Prediction',
