@@ -9,16 +9,20 @@ when cancelled. Input files are in ``files.py``, exports in ``export.py``.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from core.cancel import CancelToken
-from core.errors import BadInput, OutOfMemory
+from core.errors import BadInput
 from core.events import Done, Event, Progress
+from core.models.loading import out_of_memory
 
 DEFAULT_CLASSIFY_MODEL = "sentiment-minilm"
+BATCH_SIZE = 32  # texts per forward pass in a file job
+FILL_TOP_K = 5  # candidates per mask
 SORT_WINDOW = 8  # batches: texts are sorted by length within this many batches (less padding)
 MASK_SPELLINGS = ("[MASK]", "<mask>")
 
@@ -85,12 +89,15 @@ def _truncated_flags(tokenizer, enc, texts: list[str], max_length: int) -> list[
 
 
 class _Loaded:
-    """A model and its tokenizer, ready for inference."""
+    """A model and its tokenizer, ready for inference. Its lock covers tokenization and the
+    forward pass: two jobs (a text and a file, say) never use the model at once, and a fast
+    tokenizer is never shared between threads ("Already borrowed")."""
 
     def __init__(self, model, tokenizer, info: ModelInfo) -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.info = info
+        self._lock = threading.Lock()
 
     def _inputs(self, enc) -> dict:
         """What the model's forward takes from a tokenizer's output, on the model's device."""
@@ -114,15 +121,14 @@ class Classifier(_Loaded):
 
         if not texts:
             return []
-        enc = self.tokenizer(texts, truncation=True, max_length=self.info.max_length,
-                             padding=True, return_tensors="pt")
-        truncated = _truncated_flags(self.tokenizer, enc, texts, self.info.max_length)
-        try:
-            with torch.inference_mode():
+        with self._lock:
+            enc = self.tokenizer(texts, truncation=True, max_length=self.info.max_length,
+                                 padding=True, return_tensors="pt")
+            truncated = _truncated_flags(self.tokenizer, enc, texts, self.info.max_length)
+            with torch.inference_mode(), out_of_memory(
+                    "Not enough memory to classify this batch.",
+                    hint="Lower the batch size, or use the CPU."):
                 logits = self.model(**self._inputs(enc)).logits
-        except (MemoryError, torch.OutOfMemoryError) as exc:
-            raise OutOfMemory("Not enough memory to classify this batch.",
-                              hint="Lower the batch size, or use the CPU.") from exc
         if self.model.config.problem_type == "multi_label_classification":
             probs = torch.sigmoid(logits.float())
         else:
@@ -134,7 +140,7 @@ class Classifier(_Loaded):
                                   dict(zip(self.labels, row)), cut))
         return out
 
-    def classify(self, texts: list[str], cancel: CancelToken, batch_size: int = 32,
+    def classify(self, texts: list[str], cancel: CancelToken, batch_size: int = BATCH_SIZE,
                  sort_window: int = SORT_WINDOW) -> Iterator[Event]:
         """BatchResult after every batch (texts sorted by length within ``sort_window`` batches,
         so less padding is computed; 1 keeps the input order), then Done(list of Prediction in
@@ -187,33 +193,35 @@ class FillMasker(_Loaded):
                            hint=f"Put {self.mask_token} where the model should fill in a word.")
         return text
 
-    def fill(self, text: str, top_k: int = 5) -> list[list[MaskFill]]:
+    def fill(self, text: str, top_k: int = FILL_TOP_K) -> list[list[MaskFill]]:
         """For each mask, in order: the ``top_k`` candidates with their probabilities."""
         import torch
 
         text = self.prepare(text)
-        enc = self.tokenizer(text, truncation=True, max_length=self.info.max_length,
-                             return_tensors="pt")
-        ids = enc["input_ids"][0]
-        positions = (ids == self.tokenizer.mask_token_id).nonzero().flatten().tolist()
-        if not positions:
-            raise BadInput("The mask falls after the part of the text the model reads.",
-                           hint="Shorten the text.")
-        with torch.inference_mode():
-            logits = self.model(**self._inputs(enc)).logits[0]
-        out = []
-        for pos in positions:
-            probs = torch.softmax(logits[pos].float(), dim=-1)
-            probs[self._special] = 0.0  # [CLS], [PAD], [MASK]... are never a useful answer
-            top = torch.topk(probs, min(top_k, probs.numel() - len(self._special)))
-            fills = []
-            for score, tok_id in zip(top.values.tolist(), top.indices.tolist()):
-                token = self.tokenizer.decode([tok_id]).strip()
-                filled = ids.clone()
-                filled[pos] = tok_id
-                seq = self.tokenizer.decode(filled, skip_special_tokens=True).strip()
-                fills.append(MaskFill(token, score, seq))
-            out.append(fills)
+        with self._lock:
+            enc = self.tokenizer(text, truncation=True, max_length=self.info.max_length,
+                                 return_tensors="pt")
+            ids = enc["input_ids"][0]
+            positions = (ids == self.tokenizer.mask_token_id).nonzero().flatten().tolist()
+            if not positions:
+                raise BadInput("The mask falls after the part of the text the model reads.",
+                               hint="Shorten the text.")
+            with torch.inference_mode(), out_of_memory("Not enough memory to fill the mask.",
+                                                         hint="Use the CPU, or a smaller model."):
+                logits = self.model(**self._inputs(enc)).logits[0]
+            out = []
+            for pos in positions:
+                probs = torch.softmax(logits[pos].float(), dim=-1)
+                probs[self._special] = 0.0  # [CLS], [PAD], [MASK]... are never a useful answer
+                top = torch.topk(probs, min(top_k, probs.numel() - len(self._special)))
+                fills = []
+                for score, tok_id in zip(top.values.tolist(), top.indices.tolist()):
+                    token = self.tokenizer.decode([tok_id]).strip()
+                    filled = ids.clone()
+                    filled[pos] = tok_id
+                    seq = self.tokenizer.decode(filled, skip_special_tokens=True).strip()
+                    fills.append(MaskFill(token, score, seq))
+                out.append(fills)
         return out
 
 
