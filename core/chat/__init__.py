@@ -9,6 +9,7 @@ from core.chat.engine import (
     ReplyStats,
     Token,
     Truncated,
+    open_chat,
     open_model,
 )
 from core.chat.history import (
@@ -20,5 +21,6 @@ from core.chat.settings import DEFAULT_CHAT_MODEL, ChatRequest, GenerationSettin
 
 __all__ = [
     'ChatEngine', 'ChatRequest', 'Conversation', 'DEFAULT_CHAT_MODEL', 'GenerationSettings',
-    'HistoryStore', 'LoadedInfo', 'ReplyStats', 'Token', 'Truncated', 'open_model', 'title_from',
+    'HistoryStore', 'LoadedInfo', 'ReplyStats', 'Token', 'Truncated', 'open_chat', 'open_model',
+    'title_from',
 ]
