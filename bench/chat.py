@@ -145,6 +145,7 @@ def main() -> int:
     print(f"app ChatEngine:       {a_tps:6.1f} tok/s   TTFT {a_ttft * 1000:6.0f} ms")
     print(f"ratio tokens/s app/raw: {a_tps / r_tps:.3f}x (goal >= 0.95)   "
           f"TTFT app/raw: {a_ttft / r_ttft:.3f}x (goal <= 1.1)")
+    engine.close()
     stall, tokens = stall_benchmark(path, args.new_tokens)
     print(f"GUI: longest event-loop stall while streaming {tokens} tokens: {stall:.1f} ms "
           f"(goal <= 50 ms)")

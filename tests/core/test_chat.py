@@ -203,12 +203,26 @@ def test_a_seeded_reply_leaves_the_global_rng_alone(tiny_chat_dir):
     engine.close()
 
 
-def test_sampling_applies_top_k(tiny_chat_dir):
+def test_seeded_sampling_draws_what_transformers_draws(tiny_chat_dir):
+    """The same warpers and the same draws as transformers' own sampling with that seed: a seed
+    gives the reply it gave before sampling had a generator of its own."""
+    import torch
+
     engine = load_engine(tiny_chat_dir)
+    for seed, top_k, top_p in ((3, 50, 0.9), (4, 5, 1.0), (5, 0, 0.7)):
+        request = sampled(seed, top_k=top_k, top_p=top_p)
+        ids = torch.tensor([engine.build_prompt(request)[0]])
+        with torch.random.fork_rng(devices=[]), torch.inference_mode():
+            torch.manual_seed(seed)
+            out = engine.model.generate(
+                ids, attention_mask=torch.ones_like(ids), do_sample=True, temperature=1.5,
+                top_k=top_k, top_p=top_p, max_new_tokens=20,
+                pad_token_id=engine.tokenizer.pad_token_id)
+        want = engine.tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True)
+        assert run(engine, request)[1].text == want
     greedy = run(engine, ChatRequest(ask("the quick"), settings=GenerationSettings(
         decoding="greedy", max_new_tokens=20)))[1].text
-    for seed in (1, 2):  # top-k 1 leaves one candidate: sampling is greedy whatever the seed
-        assert run(engine, sampled(seed, top_k=1))[1].text == greedy
+    assert run(engine, sampled(1, top_k=1))[1].text == greedy  # one candidate left: greedy
     engine.close()
 
 
