@@ -120,15 +120,14 @@ def main() -> int:
     args = ap.parse_args()
     import torch
 
-    from core.chat import ChatEngine
+    from core.chat import ChatEngine, ChatRequest
     from core.events import Done
 
     path = converted_smollm2()
     engine = [e.result for e in ChatEngine.load(path, name="SmolLM2") if isinstance(e, Done)][0]
     model, tok = engine.model, engine.tokenizer
     ids = torch.tensor([engine.build_prompt(
-        __import__("core.chat.engine", fromlist=["ChatRequest"]).ChatRequest(
-            ({"role": "user", "content": PROMPT},)))[0]])
+        ChatRequest(({"role": "user", "content": PROMPT},)))[0]])
     raw_run(model, tok, ids, 8)  # warm-up
     app_run(engine, 8)
     raw, app = [], []
@@ -146,6 +145,7 @@ def main() -> int:
     print(f"app ChatEngine:       {a_tps:6.1f} tok/s   TTFT {a_ttft * 1000:6.0f} ms")
     print(f"ratio tokens/s app/raw: {a_tps / r_tps:.3f}x (goal >= 0.95)   "
           f"TTFT app/raw: {a_ttft / r_ttft:.3f}x (goal <= 1.1)")
+    engine.close()
     stall, tokens = stall_benchmark(path, args.new_tokens)
     print(f"GUI: longest event-loop stall while streaming {tokens} tokens: {stall:.1f} ms "
           f"(goal <= 50 ms)")

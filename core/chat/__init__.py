@@ -4,14 +4,12 @@ What the panels, the CLI and other packages use; the modules inside may move."""
 from __future__ import annotations
 
 from core.chat.engine import (
-    DEFAULT_CHAT_MODEL,
     ChatEngine,
-    ChatRequest,
-    GenerationSettings,
     LoadedInfo,
     ReplyStats,
     Token,
     Truncated,
+    open_chat,
     open_model,
 )
 from core.chat.history import (
@@ -19,8 +17,10 @@ from core.chat.history import (
     HistoryStore,
     title_from,
 )
+from core.chat.settings import DEFAULT_CHAT_MODEL, ChatRequest, GenerationSettings
 
 __all__ = [
     'ChatEngine', 'ChatRequest', 'Conversation', 'DEFAULT_CHAT_MODEL', 'GenerationSettings',
-    'HistoryStore', 'LoadedInfo', 'ReplyStats', 'Token', 'Truncated', 'open_model', 'title_from',
+    'HistoryStore', 'LoadedInfo', 'ReplyStats', 'Token', 'Truncated', 'open_chat', 'open_model',
+    'title_from',
 ]

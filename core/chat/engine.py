@@ -1,82 +1,31 @@
 """Chat engine: a causal LM behind a chat template, streaming tokens as typed events.
 
-``ChatEngine.load(...)`` is the slow, explicit step (a generator of Progress, then Done(engine));
+``open_chat(registry, model_id, device, cancel)`` resolves a registry id and loads it through
+``ChatEngine.load`` (core/models/loading.py underneath): Progress, then Done(engine).
 ``engine.stream(request, cancel)`` yields Truncated (when old turns had to go), Token events as
 text arrives, and Done(ReplyStats). Stop is cooperative: a StoppingCriteria checks the cancel token
-between decoding steps, so generation ends within one step and the partial reply is kept.
+between decoding steps, so generation ends within one step and the partial reply is kept. Replies
+run one at a time on the engine's generation thread (worker.py); sampling uses a generator of its
+own (sampling.py), never torch's global one.
 """
 from __future__ import annotations
 
 import queue
 import threading
 import time
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field, fields, replace
+import weakref
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from core.cancel import CancelToken
+from core.chat.sampling import local_sampler
+from core.chat.settings import DEFAULT_CHAT_MODEL, ChatRequest, GenerationSettings
+from core.chat.worker import GenerationThread
 from core.errors import BadInput, ModelUnavailable, OutOfMemory
 from core.events import Done, Event, Progress
-from core.models.loading import context_length
-
-DECODING = ("greedy", "sampling", "beam")
-
-
-@dataclass(frozen=True)
-class GenerationSettings:
-    decoding: str = "sampling"
-    temperature: float = 0.7
-    top_p: float = 0.9
-    top_k: int = 50
-    repetition_penalty: float = 1.0
-    max_new_tokens: int = 256
-    seed: int | None = None
-    num_beams: int = 4
-
-    def validate(self) -> GenerationSettings:
-        if self.decoding not in DECODING:
-            raise BadInput(f"Unknown decoding '{self.decoding}'.", hint="Use greedy, sampling or beam.")
-        checks = [
-            (self.temperature >= 0, "Temperature must be 0 or more."),
-            (0 < self.top_p <= 1, "Top-p must be above 0 and at most 1."),
-            (self.top_k >= 0, "Top-k must be 0 (off) or more."),
-            (self.repetition_penalty > 0, "Repetition penalty must be above 0."),
-            (1 <= self.max_new_tokens <= 32768, "Max new tokens must be between 1 and 32768."),
-            (1 <= self.num_beams <= 16, "Beams must be between 1 and 16."),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise BadInput(message)
-        if self.decoding == "sampling" and self.temperature == 0:
-            return replace(self, decoding="greedy")  # temperature 0 means greedy
-        return self
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict | None) -> GenerationSettings:
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in (data or {}).items() if k in names})
-
-    @property
-    def streams(self) -> bool:
-        return self.decoding != "beam"
-
-
-@dataclass(frozen=True)
-class ChatRequest:
-    messages: tuple[dict, ...]  # {"role": "user"|"assistant", "content": str}, oldest first
-    system_prompt: str = ""
-    settings: GenerationSettings = field(default_factory=GenerationSettings)
-
-    def validate(self) -> None:
-        if not self.messages or self.messages[-1].get("role") != "user":
-            raise BadInput("There is no message to answer.")
-        if not str(self.messages[-1].get("content", "")).strip():
-            raise BadInput("The message is empty.", hint="Type something to send.")
-        self.settings.validate()
+from core.models.loading import MEMORY_HINT, context_length, is_out_of_memory, out_of_memory
 
 
 @dataclass(frozen=True)
@@ -128,50 +77,26 @@ class LoadedInfo:
     has_chat_template: bool
 
 
-class _GenerationThread:
-    """One long-lived thread per engine runs every ``generate`` call. A fresh thread per reply
-    would pay torch's per-thread start-up (its OpenMP team, kernel caches) on the first token:
-    about 80 ms of time-to-first-token on a 2-core CPU."""
-
-    def __init__(self) -> None:
-        self._tasks: queue.Queue = queue.Queue()
-        self._thread: threading.Thread | None = None
-
-    def submit(self, fn) -> threading.Event:
-        if self._thread is None or not self._thread.is_alive():
-            self._thread = threading.Thread(target=self._loop, name="chat-generate", daemon=True)
-            self._thread.start()
-        done = threading.Event()
-        self._tasks.put((fn, done))
-        return done
-
-    def _loop(self) -> None:
-        while True:
-            task = self._tasks.get()
-            if task is None:
-                return
-            fn, done = task
-            try:
-                fn()
-            finally:
-                done.set()
-
-    def close(self) -> None:
-        if self._thread is not None and self._thread.is_alive():
-            self._tasks.put(None)
-
-
 class ChatEngine:
+    """A loaded causal LM. Its lock lets one reply run at a time, whoever asks; ``close()`` ends
+    a reply in progress at its next step and stops the generation thread."""
+
     def __init__(self, model, tokenizer, info: LoadedInfo) -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.info = info
         self._lock = threading.Lock()  # one generation at a time per loaded model
-        self._worker = _GenerationThread()
+        self._closing = threading.Event()
+        self._worker = GenerationThread()
+        # an engine dropped without close() still lets its thread end
+        weakref.finalize(self, self._worker.stop).atexit = False
 
-    def close(self) -> None:
-        """Let the generation thread end (it is a daemon: exiting without this is fine too)."""
-        self._worker.close()
+    def close(self, timeout: float | None = None) -> bool:
+        """Stop any reply at its next decoding step, end the generation thread and wait for it
+        (up to ``timeout`` seconds). True when the thread has ended. A closed engine refuses
+        new replies."""
+        self._closing.set()
+        return self._worker.close(timeout)
 
     def warm_up(self) -> None:
         """One short greedy step on the generation thread, so the first reply starts warm."""
@@ -184,7 +109,13 @@ class ChatEngine:
                 self.model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=1,
                                     do_sample=False, pad_token_id=self.tokenizer.pad_token_id)
 
-        self._worker.submit(run).wait()
+        task = self._worker.submit(run)
+        task.done.wait()
+        if task.error is not None:
+            if is_out_of_memory(task.error):
+                raise OutOfMemory("Out of memory while warming up the model.",
+                                  hint=MEMORY_HINT) from task.error
+            raise task.error
 
     # ---- loading ---------------------------------------------------------------------------
     @classmethod
@@ -267,10 +198,39 @@ class ChatEngine:
         return ids, dropped
 
     # ---- generation --------------------------------------------------------------------------
+    def _generate_kwargs(self, settings: GenerationSettings, ids: list[int],
+                         stop: Callable[[], bool]) -> dict[str, Any]:
+        import torch
+        from transformers import LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
+
+        class _Stop(StoppingCriteria):
+            def __call__(self, input_ids, scores, **kwargs):
+                return stop()
+
+        input_ids = torch.tensor([ids], device=self.model.device)
+        kwargs: dict[str, Any] = dict(
+            input_ids=input_ids, attention_mask=torch.ones_like(input_ids),
+            max_new_tokens=settings.max_new_tokens,
+            repetition_penalty=settings.repetition_penalty,
+            stopping_criteria=StoppingCriteriaList([_Stop()]),
+            pad_token_id=self.tokenizer.pad_token_id,
+            # the model's own sampling defaults never apply: the settings say it all
+            do_sample=False, temperature=None, top_p=None, top_k=None,
+        )
+        if settings.decoding == "sampling":  # sampled with a generator of its own (sampling.py)
+            kwargs["logits_processor"] = LogitsProcessorList([local_sampler(
+                settings.temperature, settings.top_p, settings.top_k, settings.seed,
+                self.model.device)])
+        elif settings.decoding == "beam":
+            kwargs.update(num_beams=settings.num_beams, early_stopping=True)
+        return kwargs
+
     def stream(self, request: ChatRequest, cancel: CancelToken) -> Iterator[Event]:
         import torch
-        from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+        from transformers import TextIteratorStreamer
 
+        if self._worker.closed:
+            raise ModelUnavailable("This model was unloaded.", hint="Load it again.")
         request.validate()
         settings = request.settings.validate()
         ids, dropped = self.build_prompt(request)
@@ -280,6 +240,7 @@ class ChatEngine:
         started = time.perf_counter()
         first_token_at: list[float] = []
         counted = [0]
+        left = threading.Event()  # the consumer stopped early: end generation at the next step
 
         class _Streamer(TextIteratorStreamer):
             def put(self, value):  # timestamps the first new token and counts them
@@ -289,35 +250,15 @@ class ChatEngine:
                     counted[0] += int(value.numel())
                 super().put(value)
 
-        class _StopOnCancel(StoppingCriteria):
-            def __call__(self, input_ids, scores, **kwargs):
-                return cancel.cancelled
-
-        input_ids = torch.tensor([ids], device=self.model.device)
-        kwargs: dict[str, Any] = dict(
-            input_ids=input_ids, attention_mask=torch.ones_like(input_ids),
-            max_new_tokens=settings.max_new_tokens,
-            repetition_penalty=settings.repetition_penalty,
-            stopping_criteria=StoppingCriteriaList([_StopOnCancel()]),
-            pad_token_id=self.tokenizer.pad_token_id,
-        )
-        if settings.decoding == "sampling":
-            kwargs.update(do_sample=True, temperature=settings.temperature, top_p=settings.top_p,
-                          top_k=settings.top_k)
-        elif settings.decoding == "beam":
-            kwargs.update(do_sample=False, num_beams=settings.num_beams, early_stopping=True)
-        else:
-            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
-        if settings.seed is not None:
-            torch.manual_seed(settings.seed)
+        closing = self._closing
+        kwargs = self._generate_kwargs(
+            settings, ids, lambda: cancel.cancelled or left.is_set() or closing.is_set())
 
         if not settings.streams:  # beam search cannot stream: the reply arrives whole
-            with self._lock, torch.inference_mode():
-                try:
-                    out = self.model.generate(**kwargs)
-                except (MemoryError, torch.OutOfMemoryError) as exc:
-                    raise OutOfMemory("Out of memory while generating.",
-                                      hint="Lower Max new tokens or the number of beams.") from exc
+            with self._lock, torch.inference_mode(), out_of_memory(
+                    "Out of memory while generating.",
+                    hint="Lower Max new tokens or the number of beams."):
+                out = self.model.generate(**kwargs)
             new = out[0, len(ids):]
             text = self.tokenizer.decode(new, skip_special_tokens=True)
             elapsed = time.perf_counter() - started
@@ -330,48 +271,47 @@ class ChatEngine:
         streamer = _Streamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True,
                              timeout=0.05)
         kwargs["streamer"] = streamer
-        failure: list[BaseException] = []
 
         def run() -> None:
             try:
                 with torch.inference_mode():
                     self.model.generate(**kwargs)
-            except BaseException as exc:  # re-raised in the consuming thread below
-                failure.append(exc)
-                streamer.end()
+            finally:
+                streamer.end()  # the consumer's loop below ends, also on a failure
 
         parts: list[str] = []
         with self._lock:
-            finished = self._worker.submit(run)
-            while True:
-                try:
-                    piece = next(streamer)
-                except StopIteration:
-                    break
-                except queue.Empty:
-                    if finished.is_set() and streamer.text_queue.empty():
+            task = self._worker.submit(run)
+            try:
+                while True:
+                    try:
+                        piece = next(streamer)
+                    except StopIteration:
                         break
-                    continue
-                if piece:
-                    parts.append(piece)
-                    yield Token(piece)
-            finished.wait()
-        if failure:
-            exc = failure[0]
-            if isinstance(exc, (MemoryError, torch.OutOfMemoryError)):
+                    except queue.Empty:
+                        if task.done.is_set() and streamer.text_queue.empty():
+                            break
+                        continue
+                    if piece:
+                        parts.append(piece)
+                        yield Token(piece)
+            finally:
+                if not task.done.is_set():
+                    left.set()
+                task.done.wait()  # the model is free again before the lock is
+        if task.error is not None:
+            if is_out_of_memory(task.error):
                 raise OutOfMemory("Out of memory while generating.",
-                                  hint="Lower Max new tokens or pick a smaller model.") from exc
-            raise exc
+                                  hint="Lower Max new tokens or pick a smaller model."
+                                  ) from task.error
+            raise task.error
         elapsed = time.perf_counter() - started
         ttft = first_token_at[0] - started if first_token_at else None
         yield Done(result=ReplyStats("".join(parts), counted[0], elapsed, ttft, len(ids),
                                      cancel.cancelled))
 
 
-DEFAULT_CHAT_MODEL = "smollm2-135m-instruct"
-
-
-def open_model(registry, model_id: str | None, device: str, cancel: CancelToken) -> Iterator[Event]:
+def open_chat(registry, model_id: str | None, device: str, cancel: CancelToken) -> Iterator[Event]:
     """Resolve a registry id (converting a GGUF or downloading a Hub id first when needed) and
     load it for chat on ``device`` (auto, cpu or cuda). Yields Progress, then Done(ChatEngine)."""
     from core.device import choose_device
@@ -386,3 +326,6 @@ def open_model(registry, model_id: str | None, device: str, cancel: CancelToken)
     ready = yield from prepared(registry, entry, cancel)
     cancel.raise_if_cancelled()
     yield from ChatEngine.load(ready.load_path, name=entry.name, device=device, cancel=cancel)
+
+
+open_model = open_chat  # the name the Chat page still calls

@@ -4,20 +4,21 @@ What the panels, the CLI and other packages use; the modules inside may move."""
 from __future__ import annotations
 
 from core.classify.engine import (
+    BATCH_SIZE,
     DEFAULT_CLASSIFY_MODEL,
+    FILL_TOP_K,
     BatchResult,
     Classifier,
     FillMasker,
-    InputTable,
     Prediction,
-    export_csv,
     load_classifier,
     open_classifier,
-    read_table,
-    result_columns,
 )
+from core.classify.export import export_csv, result_columns
+from core.classify.files import InputTable, read_table
 
 __all__ = [
-    'BatchResult', 'Classifier', 'DEFAULT_CLASSIFY_MODEL', 'FillMasker', 'InputTable', 'Prediction',
-    'export_csv', 'load_classifier', 'open_classifier', 'read_table', 'result_columns',
+    'BATCH_SIZE', 'BatchResult', 'Classifier', 'DEFAULT_CLASSIFY_MODEL', 'FILL_TOP_K', 'FillMasker',
+    'InputTable', 'Prediction', 'export_csv', 'load_classifier', 'open_classifier', 'read_table',
+    'result_columns',
 ]

@@ -4,24 +4,25 @@
 a run of the Fine-tune page, LoRA adapters included) and yields Progress, then Done with a
 ``Classifier`` or, for masked-LM models, a ``FillMasker``. ``Classifier.classify`` yields one
 ``BatchResult`` per batch so a table can fill in while the rest runs, and stops at the next batch
-when cancelled; ``read_table`` and ``export_csv`` handle the files.
+when cancelled. Input files are in ``files.py``, exports in ``export.py``.
 """
 from __future__ import annotations
 
-import csv
 import json
-import os
+import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from core.cancel import CancelToken
-from core.errors import BadInput, OutOfMemory
+from core.errors import BadInput
 from core.events import Done, Event, Progress
-from core.textfiles import TEXT_COLUMNS, parse_table, pick_column, read_text_file
+from core.models.loading import out_of_memory
 
 DEFAULT_CLASSIFY_MODEL = "sentiment-minilm"
+BATCH_SIZE = 32  # texts per forward pass in a file job
+FILL_TOP_K = 5  # candidates per mask
 SORT_WINDOW = 8  # batches: texts are sorted by length within this many batches (less padding)
 MASK_SPELLINGS = ("[MASK]", "<mask>")
 
@@ -88,12 +89,15 @@ def _truncated_flags(tokenizer, enc, texts: list[str], max_length: int) -> list[
 
 
 class _Loaded:
-    """A model and its tokenizer, ready for inference."""
+    """A model and its tokenizer, ready for inference. Its lock covers tokenization and the
+    forward pass: two jobs (a text and a file, say) never use the model at once, and a fast
+    tokenizer is never shared between threads ("Already borrowed")."""
 
     def __init__(self, model, tokenizer, info: ModelInfo) -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.info = info
+        self._lock = threading.Lock()
 
     def _inputs(self, enc) -> dict:
         """What the model's forward takes from a tokenizer's output, on the model's device."""
@@ -117,15 +121,14 @@ class Classifier(_Loaded):
 
         if not texts:
             return []
-        enc = self.tokenizer(texts, truncation=True, max_length=self.info.max_length,
-                             padding=True, return_tensors="pt")
-        truncated = _truncated_flags(self.tokenizer, enc, texts, self.info.max_length)
-        try:
-            with torch.inference_mode():
+        with self._lock:
+            enc = self.tokenizer(texts, truncation=True, max_length=self.info.max_length,
+                                 padding=True, return_tensors="pt")
+            truncated = _truncated_flags(self.tokenizer, enc, texts, self.info.max_length)
+            with torch.inference_mode(), out_of_memory(
+                    "Not enough memory to classify this batch.",
+                    hint="Lower the batch size, or use the CPU."):
                 logits = self.model(**self._inputs(enc)).logits
-        except (MemoryError, torch.OutOfMemoryError) as exc:
-            raise OutOfMemory("Not enough memory to classify this batch.",
-                              hint="Lower the batch size, or use the CPU.") from exc
         if self.model.config.problem_type == "multi_label_classification":
             probs = torch.sigmoid(logits.float())
         else:
@@ -137,7 +140,7 @@ class Classifier(_Loaded):
                                   dict(zip(self.labels, row)), cut))
         return out
 
-    def classify(self, texts: list[str], cancel: CancelToken, batch_size: int = 32,
+    def classify(self, texts: list[str], cancel: CancelToken, batch_size: int = BATCH_SIZE,
                  sort_window: int = SORT_WINDOW) -> Iterator[Event]:
         """BatchResult after every batch (texts sorted by length within ``sort_window`` batches,
         so less padding is computed; 1 keeps the input order), then Done(list of Prediction in
@@ -190,33 +193,35 @@ class FillMasker(_Loaded):
                            hint=f"Put {self.mask_token} where the model should fill in a word.")
         return text
 
-    def fill(self, text: str, top_k: int = 5) -> list[list[MaskFill]]:
+    def fill(self, text: str, top_k: int = FILL_TOP_K) -> list[list[MaskFill]]:
         """For each mask, in order: the ``top_k`` candidates with their probabilities."""
         import torch
 
         text = self.prepare(text)
-        enc = self.tokenizer(text, truncation=True, max_length=self.info.max_length,
-                             return_tensors="pt")
-        ids = enc["input_ids"][0]
-        positions = (ids == self.tokenizer.mask_token_id).nonzero().flatten().tolist()
-        if not positions:
-            raise BadInput("The mask falls after the part of the text the model reads.",
-                           hint="Shorten the text.")
-        with torch.inference_mode():
-            logits = self.model(**self._inputs(enc)).logits[0]
-        out = []
-        for pos in positions:
-            probs = torch.softmax(logits[pos].float(), dim=-1)
-            probs[self._special] = 0.0  # [CLS], [PAD], [MASK]... are never a useful answer
-            top = torch.topk(probs, min(top_k, probs.numel() - len(self._special)))
-            fills = []
-            for score, tok_id in zip(top.values.tolist(), top.indices.tolist()):
-                token = self.tokenizer.decode([tok_id]).strip()
-                filled = ids.clone()
-                filled[pos] = tok_id
-                seq = self.tokenizer.decode(filled, skip_special_tokens=True).strip()
-                fills.append(MaskFill(token, score, seq))
-            out.append(fills)
+        with self._lock:
+            enc = self.tokenizer(text, truncation=True, max_length=self.info.max_length,
+                                 return_tensors="pt")
+            ids = enc["input_ids"][0]
+            positions = (ids == self.tokenizer.mask_token_id).nonzero().flatten().tolist()
+            if not positions:
+                raise BadInput("The mask falls after the part of the text the model reads.",
+                               hint="Shorten the text.")
+            with torch.inference_mode(), out_of_memory("Not enough memory to fill the mask.",
+                                                         hint="Use the CPU, or a smaller model."):
+                logits = self.model(**self._inputs(enc)).logits[0]
+            out = []
+            for pos in positions:
+                probs = torch.softmax(logits[pos].float(), dim=-1)
+                probs[self._special] = 0.0  # [CLS], [PAD], [MASK]... are never a useful answer
+                top = torch.topk(probs, min(top_k, probs.numel() - len(self._special)))
+                fills = []
+                for score, tok_id in zip(top.values.tolist(), top.indices.tolist()):
+                    token = self.tokenizer.decode([tok_id]).strip()
+                    filled = ids.clone()
+                    filled[pos] = tok_id
+                    seq = self.tokenizer.decode(filled, skip_special_tokens=True).strip()
+                    fills.append(MaskFill(token, score, seq))
+                out.append(fills)
         return out
 
 
@@ -297,92 +302,3 @@ def open_classifier(registry, model_id: str | None, device: str, cancel: CancelT
     model = load_classifier(ready.load_path, name=entry.name, device=dev, registry=registry)
     cancel.raise_if_cancelled()
     yield Done(result=model, summary=f"Loaded '{entry.name}' in {model.info.seconds:.1f} s.")
-
-
-# ---- files -------------------------------------------------------------------------------------
-@dataclass
-class InputTable:
-    """The texts of a .txt (one per line) or CSV/TSV file (one column), with the rows they came
-    from, so an export can add columns to the original table."""
-    path: Path
-    kind: str  # "lines" | "table"
-    encoding: str
-    texts: list[str]
-    columns: list[str] = field(default_factory=list)
-    column: str = ""
-    rows: list[list[str]] = field(default_factory=list)
-    delimiter: str = ","
-    skipped: int = 0  # blank lines, or rows without that column's text
-
-
-def read_table(path: str | Path, column: str | None = None) -> InputTable:
-    """Texts to classify from a file. BadInput for a missing, binary, empty or unreadable file,
-    or a table without that column (the message lists the columns found)."""
-    p = Path(path).expanduser()
-    text, encoding = read_text_file(p)
-    if p.suffix.lower() not in (".csv", ".tsv"):
-        lines = text.splitlines()
-        texts = [ln.strip() for ln in lines if ln.strip()]
-        return InputTable(p, "lines", encoding, texts, skipped=len(lines) - len(texts))
-    table = parse_table(text, p)
-    col = pick_column(table.columns, column, TEXT_COLUMNS, "text", p)
-    ci = table.columns.index(col)
-    rows, texts, skipped = [], [], 0
-    for row in table.rows:
-        if len(row) <= ci or not row[ci].strip():
-            skipped += 1
-            continue
-        rows.append(row)
-        texts.append(row[ci].strip())
-    if not texts:
-        raise BadInput(f"'{p.name}' has no text in its column '{col}'.")
-    return InputTable(p, "table", encoding, texts, table.columns, col, rows, table.delimiter,
-                      skipped)
-
-
-def result_columns(labels: list[str], taken: list[str] = ()) -> list[str]:
-    """The columns an export adds; a name the input already has gets a suffix."""
-    out = []
-    for name in ["predicted_label", "score"] + [f"p_{lab}" for lab in labels]:
-        unique, n = name, 2
-        while unique in taken or unique in out:
-            unique, n = f"{name}_{n}", n + 1
-        out.append(unique)
-    return out
-
-
-def _result_cells(pred: Prediction | None, labels: list[str]) -> list[str]:
-    if pred is None:
-        return [""] * (2 + len(labels))
-    return [pred.label, f"{pred.score:.6f}"] + [f"{pred.scores.get(lab, 0.0):.6f}" for lab in labels]
-
-
-def export_csv(table: InputTable | list[str], predictions: list[Prediction | None],
-               path: str | Path, labels: list[str]) -> Path:
-    """A CSV of the input (every original column, or a ``text`` column) with the predicted label,
-    its score and one probability column per label added. Rows not classified (cancelled) get
-    empty cells. Written to a temporary file, then renamed: a failed export leaves no half file."""
-    path = Path(path)
-    if isinstance(table, InputTable) and table.kind == "table":
-        columns = list(table.columns)
-        body = [(row + [""] * len(columns))[:len(columns)] for row in table.rows]
-    else:
-        columns = ["text"]
-        body = [[t] for t in (table.texts if isinstance(table, InputTable) else table)]
-    header = columns + result_columns(labels, columns)
-    preds = list(predictions) + [None] * (len(body) - len(predictions))
-    tmp = path.with_name(path.name + ".partial")
-    try:
-        with open(tmp, "w", encoding="utf-8", newline="") as f:
-            w = csv.writer(f)
-            w.writerow(header)
-            for cells, pred in zip(body, preds):
-                w.writerow(cells + _result_cells(pred, labels))
-        os.replace(tmp, path)
-    except OSError as exc:
-        try:
-            tmp.unlink()
-        except OSError:
-            pass
-        raise BadInput(f"Cannot write '{path}': {exc.strerror or exc}.") from exc
-    return path

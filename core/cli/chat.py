@@ -9,27 +9,37 @@ from core.errors import BadInput
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    from core.chat import GenerationSettings
+    from core.device import DevicePreference
+
+    d = GenerationSettings()  # the defaults live there once
     chat = sub.add_parser("chat", help="stream a reply from a local language model")
     chat.add_argument("prompt", help="the message to send")
     chat.add_argument("--model", help="registry id, name, folder or Hub id (default: SmolLM2)")
     chat.add_argument("--system", default="", help="system prompt")
-    chat.add_argument("--max-new-tokens", type=int, default=256)
-    chat.add_argument("--temperature", type=float, default=0.7, help="0 means greedy")
-    chat.add_argument("--top-p", type=float, default=0.9)
-    chat.add_argument("--top-k", type=int, default=50)
-    chat.add_argument("--repetition-penalty", type=float, default=1.0)
-    chat.add_argument("--seed", type=int)
-    chat.add_argument("--num-beams", type=int, default=1, help="above 1: beam search (no streaming)")
-    chat.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    chat.add_argument("--max-new-tokens", type=int, default=d.max_new_tokens,
+                      help="default: %(default)s")
+    chat.add_argument("--temperature", type=float, default=d.temperature,
+                      help="0 means greedy (default: %(default)s)")
+    chat.add_argument("--top-p", type=float, default=d.top_p, help="default: %(default)s")
+    chat.add_argument("--top-k", type=int, default=d.top_k, help="default: %(default)s")
+    chat.add_argument("--repetition-penalty", type=float, default=d.repetition_penalty,
+                      help="default: %(default)s")
+    chat.add_argument("--seed", type=int, default=d.seed)
+    chat.add_argument("--num-beams", type=int, metavar="N",
+                      help="beam search with N beams (no streaming); default: no beam search")
+    chat.add_argument("--device", default=DevicePreference.AUTO.value,
+                      choices=[p.value for p in DevicePreference])
     chat.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from core.chat import ChatRequest, GenerationSettings, Token, open_model
+    from core.chat import ChatRequest, GenerationSettings, Token, open_chat
 
     if not args.prompt.strip():
         raise BadInput("The prompt is empty.", hint='Example: main.py chat "Hello"')
-    if args.num_beams > 1:
+    beams = args.num_beams is not None and args.num_beams > 1
+    if beams:
         decoding = "beam"
     elif args.temperature == 0:
         decoding = "greedy"
@@ -38,12 +48,12 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     settings = GenerationSettings(
         decoding=decoding, temperature=args.temperature, top_p=args.top_p, top_k=args.top_k,
         repetition_penalty=args.repetition_penalty, max_new_tokens=args.max_new_tokens,
-        seed=args.seed, num_beams=max(args.num_beams, 1)).validate()
+        seed=args.seed, **({"num_beams": args.num_beams} if beams else {})).validate()
     request = ChatRequest(({"role": "user", "content": args.prompt},), args.system, settings)
     request.validate()
     from core.models.registry import Registry
 
-    engine = drive(lambda c: open_model(Registry(), args.model, args.device, c), err)
+    engine = drive(lambda c: open_chat(Registry(), args.model, args.device, c), err)
     stats = None
 
     def stream(cancel):

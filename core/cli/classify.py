@@ -10,6 +10,9 @@ from core.errors import BadInput
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    from core.classify import BATCH_SIZE, FILL_TOP_K
+    from core.device import DevicePreference
+
     cl = sub.add_parser("classify", help="classify texts (sentiment by default) or fill a [MASK]")
     cl.add_argument("texts", nargs="*", metavar="TEXT", help="texts to classify")
     cl.add_argument("--file", metavar="F", help=".txt (one text per line), .csv or .tsv file")
@@ -17,9 +20,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     cl.add_argument("--model", help="registry id, name, folder or Hub id "
                                     "(default: the bundled sentiment model)")
     cl.add_argument("--format", default="text", choices=["text", "json", "csv"])
-    cl.add_argument("--batch-size", type=int, default=32)
-    cl.add_argument("--top-k", type=int, default=5, help="fill-mask models: candidates per mask")
-    cl.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    cl.add_argument("--batch-size", type=int, default=BATCH_SIZE, help="default: %(default)s")
+    cl.add_argument("--top-k", type=int, default=FILL_TOP_K,
+                    help="fill-mask models: candidates per mask (default: %(default)s)")
+    cl.add_argument("--device", default=DevicePreference.AUTO.value,
+                    choices=[p.value for p in DevicePreference])
     cl.set_defaults(handler=run)
 
 

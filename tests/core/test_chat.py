@@ -179,3 +179,159 @@ def test_out_of_memory_becomes_a_clear_error(tiny_chat_dir, monkeypatch):
     monkeypatch.setattr(engine.model, "generate", oom)
     with pytest.raises(OutOfMemory, match="Out of memory"):
         list(engine.stream(ChatRequest(ask("hi"), settings=GREEDY), CancelToken()))
+
+
+# ---- issue 9: sampling leaves the global RNG alone; the generation thread is not a daemon ---------
+def sampled(seed, **kw):
+    settings = GenerationSettings(decoding="sampling", temperature=1.5, seed=seed,
+                                  max_new_tokens=20, **kw)
+    return ChatRequest(ask("the quick"), settings=settings)
+
+
+def test_a_seeded_reply_leaves_the_global_rng_alone(tiny_chat_dir):
+    import torch
+
+    engine = load_engine(tiny_chat_dir)
+    torch.manual_seed(1234)  # what a training run in this process would have set
+    before = torch.get_rng_state()
+    first = run(engine, sampled(7))[1].text
+    assert torch.equal(torch.get_rng_state(), before)
+    assert run(engine, sampled(7))[1].text == first  # the seed still repeats a reply
+    assert run(engine, sampled(8))[1].text != first  # and still decides it
+    run(engine, sampled(None))  # an unseeded reply draws from its own generator too
+    assert torch.equal(torch.get_rng_state(), before)
+    engine.close()
+
+
+def test_seeded_sampling_draws_what_transformers_draws(tiny_chat_dir):
+    """The same warpers and the same draws as transformers' own sampling with that seed: a seed
+    gives the reply it gave before sampling had a generator of its own."""
+    import torch
+
+    engine = load_engine(tiny_chat_dir)
+    for seed, top_k, top_p in ((3, 50, 0.9), (4, 5, 1.0), (5, 0, 0.7)):
+        request = sampled(seed, top_k=top_k, top_p=top_p)
+        ids = torch.tensor([engine.build_prompt(request)[0]])
+        with torch.random.fork_rng(devices=[]), torch.inference_mode():
+            torch.manual_seed(seed)
+            out = engine.model.generate(
+                ids, attention_mask=torch.ones_like(ids), do_sample=True, temperature=1.5,
+                top_k=top_k, top_p=top_p, max_new_tokens=20,
+                pad_token_id=engine.tokenizer.pad_token_id)
+        want = engine.tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True)
+        assert run(engine, request)[1].text == want
+    greedy = run(engine, ChatRequest(ask("the quick"), settings=GenerationSettings(
+        decoding="greedy", max_new_tokens=20)))[1].text
+    assert run(engine, sampled(1, top_k=1))[1].text == greedy  # one candidate left: greedy
+    engine.close()
+
+
+def chat_threads():
+    import threading
+
+    return {t for t in threading.enumerate() if t.name == "chat-generate"}
+
+
+def test_the_generation_thread_is_not_a_daemon_and_ends_on_close(tiny_chat_dir):
+    before = chat_threads()
+    engine = load_engine(tiny_chat_dir)
+    run(engine, ChatRequest(ask("hello"), settings=GREEDY))
+    mine = chat_threads() - before
+    assert mine and not any(t.daemon for t in mine)
+    assert engine.close(timeout=30)
+    assert not any(t.is_alive() for t in mine)
+    assert engine.close()  # twice is fine
+
+
+def test_close_ends_a_reply_in_progress_and_a_closed_engine_refuses(tiny_chat_dir):
+    import threading
+
+    from core.errors import ModelUnavailable
+
+    before = chat_threads()
+    engine = load_engine(tiny_chat_dir)
+    real = engine.model.forward
+    steps = []
+    started = threading.Event()
+
+    def slow(*args, **kwargs):  # a tiny model is too quick to stop before its end otherwise
+        steps.append(1)
+        if len(steps) == 5:
+            started.set()
+        time.sleep(0.005)
+        return real(*args, **kwargs)
+
+    engine.model.forward = slow
+    closed = []
+    closer = threading.Thread(target=lambda: started.wait(30) and closed.append(
+        engine.close(timeout=30)))
+    closer.start()
+    long = ChatRequest(ask("the quick"), settings=GenerationSettings(
+        decoding="greedy", max_new_tokens=200))
+    stats = run(engine, long)[1]
+    closer.join(timeout=60)
+    assert closed == [True]
+    assert 0 < stats.tokens < 100
+    assert not any(t.is_alive() for t in chat_threads() - before)
+    with pytest.raises(ModelUnavailable, match="unloaded"):
+        list(engine.stream(ChatRequest(ask("hi"), settings=GREEDY), CancelToken()))
+
+
+def test_an_engine_dropped_without_close_lets_its_thread_end(tiny_chat_dir):
+    import gc
+
+    before = chat_threads()
+    engine = load_engine(tiny_chat_dir)
+    run(engine, ChatRequest(ask("hello"), settings=GREEDY))
+    mine = chat_threads() - before
+    del engine
+    gc.collect()
+    for t in mine:
+        t.join(timeout=30)
+        assert not t.is_alive()
+
+
+def test_two_replies_never_run_on_one_engine_at_once(tiny_chat_dir):
+    import threading
+
+    engine = load_engine(tiny_chat_dir)
+    beam = GenerationSettings(decoding="beam", num_beams=3, max_new_tokens=8)
+    # a streamed reply runs on the generation thread, a beam search on the caller's: only the
+    # engine's lock keeps them apart
+    requests = [ChatRequest(ask("the quick"), settings=GREEDY),
+                ChatRequest(ask("hello world"), settings=beam)]
+    alone = [run(engine, r)[1].text for r in requests]
+    real = engine.model.generate
+    inside, most = [0], [0]
+    guard = threading.Lock()
+
+    def watched(**kwargs):
+        with guard:
+            inside[0] += 1
+            most[0] = max(most[0], inside[0])
+        try:
+            time.sleep(0.01)  # widen the window two unlocked replies would overlap in
+            return real(**kwargs)
+        finally:
+            with guard:
+                inside[0] -= 1
+
+    engine.model.generate = watched
+    texts: list[list[str]] = [[], []]
+    errors = []
+
+    def reply(k):
+        try:
+            for _ in range(4):
+                texts[k].append(run(engine, requests[k])[1].text)
+        except BaseException as exc:
+            errors.append(exc)
+
+    workers = [threading.Thread(target=reply, args=(k,)) for k in range(2)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(timeout=120)
+    assert not errors and texts == [[alone[0]] * 4, [alone[1]] * 4]
+    assert most[0] == 1
+    engine.close()

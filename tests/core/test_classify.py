@@ -99,6 +99,101 @@ def test_a_chat_model_id_is_refused_before_loading(home):
                                 "cpu", CancelToken()))
 
 
+# ---- issue 4: one model, two jobs at once ------------------------------------------------------
+class _Watch:
+    """Counts how many threads are inside the tokenizer or the model at once."""
+
+    def __init__(self, model) -> None:
+        import threading
+
+        self.guard = threading.Lock()
+        self.inside = 0
+        self.most = 0
+        self.model = model
+        self.tokenizer = model.tokenizer
+        real_forward = model.model.forward
+        real_tokenizer = model.tokenizer
+
+        def forward(*args, **kwargs):
+            with self:
+                return real_forward(*args, **kwargs)
+
+        class Tokenizer:  # the real tokenizer, watched
+            def __call__(_, *args, **kwargs):
+                with self:
+                    return real_tokenizer(*args, **kwargs)
+
+            def __getattr__(_, name):
+                return getattr(real_tokenizer, name)
+
+        model.model.forward = forward
+        model.tokenizer = Tokenizer()
+
+    def __enter__(self):
+        import time
+
+        with self.guard:
+            self.inside += 1
+            self.most = max(self.most, self.inside)
+        time.sleep(0.002)  # widen the window two unlocked calls would overlap in
+
+    def __exit__(self, *exc):
+        with self.guard:
+            self.inside -= 1
+
+
+def _at_once(*jobs):
+    import threading
+
+    errors = []
+
+    def guarded(job):
+        try:
+            job()
+        except BaseException as exc:
+            errors.append(exc)
+
+    workers = [threading.Thread(target=guarded, args=(job,)) for job in jobs]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(timeout=300)
+    assert not errors, errors
+
+
+def test_a_text_job_and_a_file_job_never_share_the_model_at_once(tiny_classifier_dir):
+    clf = load_classifier(tiny_classifier_dir, name="tiny")
+    texts = [("a good film " * (i % 9 + 1)).strip() for i in range(60)]
+    singles = [clf.predict([t])[0] for t in texts]
+    whole = run_all(clf.classify(texts, CancelToken(), batch_size=4))[-1].result
+    watch = _Watch(clf)
+    got_singles, got_whole = [], []
+    _at_once(lambda: got_singles.extend(clf.predict([t])[0] for t in texts),
+             lambda: got_whole.extend(run_all(clf.classify(texts, CancelToken(),
+                                                           batch_size=4))[-1].result))
+    assert watch.most == 1
+    for got, want in ((got_singles, singles), (got_whole, whole)):
+        assert [p.label for p in got] == [p.label for p in want]
+        assert [p.scores["positive"] for p in got] == pytest.approx(
+            [p.scores["positive"] for p in want], abs=1e-5)
+
+
+def test_two_fill_mask_jobs_never_share_the_model_at_once(tiny_mlm_dir):
+    fm = load_classifier(tiny_mlm_dir, name="tiny-mlm")
+    texts = ["the quick brown [MASK] jumps", "a [MASK] film with a great story",
+             "hello [MASK], this is a tiny model"] * 8
+    want = [fm.fill(t, top_k=3) for t in texts]
+    watch = _Watch(fm)
+    got: list[list] = [[], []]
+    _at_once(lambda: got[0].extend(fm.fill(t, top_k=3) for t in texts),
+             lambda: got[1].extend(fm.fill(t, top_k=3) for t in reversed(texts)))
+    assert watch.most == 1
+    assert [[[f.token for f in fills] for fills in r] for r in got[0]] == \
+        [[[f.token for f in fills] for fills in r] for r in want]
+    assert [[[f.token for f in fills] for fills in r] for r in got[1]] == \
+        [[[f.token for f in fills] for fills in r] for r in reversed(want)]
+
+
 # ---- fill-mask ------------------------------------------------------------------------------
 def test_fill_mask_top_k_matches_the_models_own_logits(tiny_mlm_dir):
     import torch

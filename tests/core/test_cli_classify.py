@@ -73,3 +73,22 @@ def test_bad_input_is_one_line(home, tiny_classifier_dir, tiny_gpt2_dir, tmp_pat
         assert out.returncode == 1, (args, out.stderr)
         last = out.stderr.strip().splitlines()[-1]
         assert last.startswith("error: ") and message in last, (args, out.stderr)
+
+
+def test_defaults_come_from_core_classify(monkeypatch):
+    import argparse
+
+    import core.classify
+    from core.cli import classify
+    from core.device import DevicePreference
+
+    for batch, top_k in ((core.classify.BATCH_SIZE, core.classify.FILL_TOP_K), (7, 3)):
+        monkeypatch.setattr(core.classify, "BATCH_SIZE", batch)
+        monkeypatch.setattr(core.classify, "FILL_TOP_K", top_k)
+        parser = argparse.ArgumentParser()
+        classify.add_parser(parser.add_subparsers())
+        args = parser.parse_args(["classify", "hi"])
+        assert (args.batch_size, args.top_k) == (batch, top_k)
+        assert args.device == DevicePreference.AUTO.value
+        args = parser.parse_args(["classify", "hi", "--device", "cuda"])
+        assert args.device == DevicePreference.CUDA.value
