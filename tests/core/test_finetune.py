@@ -147,7 +147,7 @@ def test_full_and_lora_outputs_load_in_chat(full_run, tiny_gpt2_dir, shakespeare
 def test_chat_data_learns_the_replies_only(tiny_chat_dir, tmp_path, home):
     from transformers import AutoTokenizer
 
-    from core.finetune.trainer import _chat_example
+    from core.finetune.examples import _chat_example
 
     tok = AutoTokenizer.from_pretrained(tiny_chat_dir)
     messages = [{"role": "user", "content": "hello world"},
