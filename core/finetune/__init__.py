@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from core.finetune.config import (
     DEFAULT_LEARNING_RATES,
+    METHODS,
+    TASKS,
     FinetuneConfig,
     check_output_name,
     default_learning_rate,
@@ -21,8 +23,8 @@ from core.finetune.script import export_script
 from core.models.loading import load_trained
 
 __all__ = [
-    'DEFAULT_LEARNING_RATES', 'DataPreview', 'FinetuneConfig', 'LossPoint', 'RunInfo', 'RunResult',
-    'TrainProgress', 'base_tokenizer', 'check_output_name', 'default_learning_rate',
+    'DEFAULT_LEARNING_RATES', 'METHODS', 'TASKS', 'DataPreview', 'FinetuneConfig', 'LossPoint',
+    'RunInfo', 'RunResult', 'TrainProgress', 'base_tokenizer', 'check_output_name', 'default_learning_rate',
     'export_script', 'last_checkpoint', 'list_runs', 'load_trained', 'merge_adapter',
     'preview_data', 'saved_config', 'train',
 ]

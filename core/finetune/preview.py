@@ -71,8 +71,9 @@ def base_tokenizer(config: FinetuneConfig, registry=None):
     None when the base needs a download or a GGUF conversion first, or cannot be found."""
     from core.models.registry import Format, Registry
 
+    registry = registry or Registry(scan_hf_cache=False)
     try:
-        entry = (registry or Registry(scan_hf_cache=False)).get(config.base)
+        entry = registry.get(config.base)
     except WorkbenchError:
         return None
     if entry.format not in (Format.HF, Format.GGUF) or not entry.load_path or not Path(
@@ -80,11 +81,16 @@ def base_tokenizer(config: FinetuneConfig, registry=None):
         return None
     from transformers import AutoTokenizer
 
+    from core.models.adapters import adapter_base
+    from core.models.loading import has_tokenizer
     from core.runtime import quiet_transformers
 
     quiet_transformers()
     try:
-        tok = AutoTokenizer.from_pretrained(entry.load_path)
+        folder = Path(entry.load_path)
+        if not has_tokenizer(folder):  # a LoRA adapter saved without one: its base's
+            folder = adapter_base(folder, registry) or folder
+        tok = AutoTokenizer.from_pretrained(folder)
     except Exception:
         return None
     if config.task == "chat" and not tok.chat_template:

@@ -194,9 +194,7 @@ def _job(config: FinetuneConfig, parsed: _Parsed, cancel: CancelToken, emit, hom
     train_losses = [float(h["loss"]) for h in trainer.state.log_history
                     if isinstance(h.get("loss"), (int, float))]
     warning = loss_warning(train_losses, config)
-    warnings = (warning,) if warning else ()
-    for text in warnings:
-        emit(Log(text))
+    warnings = (warning,) if warning else ()  # in the result, its summary and run.json
     target = publish(config, trainer.model, tokenizer, entry, folder, parsed.labels, metrics,
                      home, run, merge=merged_base, warnings=warnings)
     run.save(status="done", finished=time.time(), metrics=metrics, model_path=str(target),

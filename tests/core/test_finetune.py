@@ -103,6 +103,7 @@ def test_full_training_lowers_the_loss_and_reports_perplexity(full_run, module_h
     assert progress[-1].step == progress[-1].max_steps == 40
     assert progress[-1].samples_per_s and progress[-1].eta_s == 0
     assert not result.stopped and result.metrics["global_step"] == 40
+    assert result.warnings == ()  # the loss fell: nothing to warn about
     ppl = result.metrics["perplexity"]
     assert math.isfinite(ppl) and ppl == pytest.approx(math.exp(result.metrics["eval_loss"]),
                                                        rel=1e-3)
@@ -363,6 +364,19 @@ def test_table_without_the_chosen_columns_lists_the_columns(tmp_path):
                         text_column="review_body", label_column="stars")
     preview = preview_data(ok)
     assert preview.label_counts == {"1": 1, "5": 1} and preview.columns == ("review_body", "stars")
+
+
+def test_a_table_preview_counts_rows_and_other_data_examples(tmp_path):
+    """The preview of classification data is a "table" (never "classification"): its examples
+    are rows, and a caller labels them by the preview's unit."""
+    table = write(tmp_path / "t.tsv", "text\tlabel\ngood film\tpos\nbad film\tneg\n")
+    preview = preview_data(FinetuneConfig(task="classification", base="x", data=(str(table),),
+                                          output="x"))
+    assert preview.kind == "table" and preview.unit == "rows" and preview.n_examples == 2
+    text = write(tmp_path / "t.txt", "To be, or not to be. " * 40)
+    preview = preview_data(FinetuneConfig(task="causal-lm", base="x", data=(str(text),),
+                                          output="x", chunk_length=16, overlap=0))
+    assert preview.kind == "text" and preview.unit == "examples"
 
 
 def test_a_single_label_is_refused(tmp_path):
