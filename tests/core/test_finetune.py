@@ -250,6 +250,23 @@ def test_cancel_then_resume_reaches_the_same_final_step(tiny_gpt2_dir, shakespea
         list(train(config, CancelToken(), home=home, resume=True))
 
 
+def test_closing_the_generator_stops_and_joins_the_training(tiny_gpt2_dir, shakespeare, home):
+    import threading
+
+    gen = train(tiny_config(tiny_gpt2_dir, shakespeare, "closed", max_steps=200, save_steps=500),
+                CancelToken(), home=home, registry=Registry(home, scan_hf_cache=False))
+    workers = []
+    for ev in gen:
+        workers = workers or [t for t in threading.enumerate() if t.name == "finetune closed"]
+        if isinstance(ev, TrainProgress) and ev.step >= 2:
+            break
+    assert workers and not any(t.daemon for t in workers)  # never a daemon thread
+    gen.close()  # the consumer goes away: the run stops, saves a checkpoint, and its thread ends
+    assert not any(t.is_alive() for t in workers)
+    run = list_runs(home)[0]
+    assert run.name == "closed" and run.status == "cancelled" and run.checkpoint
+
+
 def test_list_runs_shows_done_and_cancelled_runs_with_their_losses(tiny_gpt2_dir, shakespeare,
                                                                   home):
     run_all(tiny_config(tiny_gpt2_dir, shakespeare, "finished", max_steps=6, logging_steps=2),
