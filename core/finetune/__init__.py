@@ -1,31 +1,30 @@
-"""Fine-tune: config, data, Trainer glue, runs on disk, publishing, script export.
+"""Fine-tune: config, data, Trainer glue, runs on disk, publishing, merging, script export.
 
-What the panels, the CLI and other packages use; the modules inside may move."""
+What the panels, the CLI and other packages use; the modules inside may move:
+config (FinetuneConfig, defaults), data / examples / preview (reading and checking the data),
+model (the base model), trainer (Trainer glue), run (``train``), runs (run folders), publish,
+merge, script (export)."""
 from __future__ import annotations
 
-from core.finetune.trainer import (
+from core.finetune.config import (
     DEFAULT_LEARNING_RATES,
-    DataPreview,
+    METHODS,
+    TASKS,
     FinetuneConfig,
-    LossPoint,
-    RunInfo,
-    RunResult,
-    TrainProgress,
-    base_tokenizer,
     check_output_name,
     default_learning_rate,
-    export_script,
-    last_checkpoint,
-    list_runs,
-    load_trained,
-    merge_adapter,
-    preview_data,
-    train,
 )
+from core.finetune.events import LossPoint, RunResult, TrainProgress
+from core.finetune.merge import merge_adapter
+from core.finetune.preview import DataPreview, base_tokenizer, preview_data
+from core.finetune.run import train
+from core.finetune.runs import RunInfo, last_checkpoint, list_runs, saved_config
+from core.finetune.script import export_script
+from core.models.loading import load_trained
 
 __all__ = [
-    'DEFAULT_LEARNING_RATES', 'DataPreview', 'FinetuneConfig', 'LossPoint', 'RunInfo', 'RunResult',
-    'TrainProgress', 'base_tokenizer', 'check_output_name', 'default_learning_rate',
+    'DEFAULT_LEARNING_RATES', 'METHODS', 'TASKS', 'DataPreview', 'FinetuneConfig', 'LossPoint',
+    'RunInfo', 'RunResult', 'TrainProgress', 'base_tokenizer', 'check_output_name', 'default_learning_rate',
     'export_script', 'last_checkpoint', 'list_runs', 'load_trained', 'merge_adapter',
-    'preview_data', 'train',
+    'preview_data', 'saved_config', 'train',
 ]

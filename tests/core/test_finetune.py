@@ -103,6 +103,7 @@ def test_full_training_lowers_the_loss_and_reports_perplexity(full_run, module_h
     assert progress[-1].step == progress[-1].max_steps == 40
     assert progress[-1].samples_per_s and progress[-1].eta_s == 0
     assert not result.stopped and result.metrics["global_step"] == 40
+    assert result.warnings == ()  # the loss fell: nothing to warn about
     ppl = result.metrics["perplexity"]
     assert math.isfinite(ppl) and ppl == pytest.approx(math.exp(result.metrics["eval_loss"]),
                                                        rel=1e-3)
@@ -147,7 +148,7 @@ def test_full_and_lora_outputs_load_in_chat(full_run, tiny_gpt2_dir, shakespeare
 def test_chat_data_learns_the_replies_only(tiny_chat_dir, tmp_path, home):
     from transformers import AutoTokenizer
 
-    from core.finetune.trainer import _chat_example
+    from core.finetune.examples import _chat_example
 
     tok = AutoTokenizer.from_pretrained(tiny_chat_dir)
     messages = [{"role": "user", "content": "hello world"},
@@ -247,6 +248,23 @@ def test_cancel_then_resume_reaches_the_same_final_step(tiny_gpt2_dir, shakespea
     assert resumed.metrics["eval_loss"] == pytest.approx(whole.metrics["eval_loss"], rel=1e-3)
     with pytest.raises(BadInput, match="nothing to resume"):
         list(train(config, CancelToken(), home=home, resume=True))
+
+
+def test_closing_the_generator_stops_and_joins_the_training(tiny_gpt2_dir, shakespeare, home):
+    import threading
+
+    gen = train(tiny_config(tiny_gpt2_dir, shakespeare, "closed", max_steps=200, save_steps=500),
+                CancelToken(), home=home, registry=Registry(home, scan_hf_cache=False))
+    workers = []
+    for ev in gen:
+        workers = workers or [t for t in threading.enumerate() if t.name == "finetune closed"]
+        if isinstance(ev, TrainProgress) and ev.step >= 2:
+            break
+    assert workers and not any(t.daemon for t in workers)  # never a daemon thread
+    gen.close()  # the consumer goes away: the run stops, saves a checkpoint, and its thread ends
+    assert not any(t.is_alive() for t in workers)
+    run = list_runs(home)[0]
+    assert run.name == "closed" and run.status == "cancelled" and run.checkpoint
 
 
 def test_list_runs_shows_done_and_cancelled_runs_with_their_losses(tiny_gpt2_dir, shakespeare,
@@ -363,6 +381,19 @@ def test_table_without_the_chosen_columns_lists_the_columns(tmp_path):
                         text_column="review_body", label_column="stars")
     preview = preview_data(ok)
     assert preview.label_counts == {"1": 1, "5": 1} and preview.columns == ("review_body", "stars")
+
+
+def test_a_table_preview_counts_rows_and_other_data_examples(tmp_path):
+    """The preview of classification data is a "table" (never "classification"): its examples
+    are rows, and a caller labels them by the preview's unit."""
+    table = write(tmp_path / "t.tsv", "text\tlabel\ngood film\tpos\nbad film\tneg\n")
+    preview = preview_data(FinetuneConfig(task="classification", base="x", data=(str(table),),
+                                          output="x"))
+    assert preview.kind == "table" and preview.unit == "rows" and preview.n_examples == 2
+    text = write(tmp_path / "t.txt", "To be, or not to be. " * 40)
+    preview = preview_data(FinetuneConfig(task="causal-lm", base="x", data=(str(text),),
+                                          output="x", chunk_length=16, overlap=0))
+    assert preview.kind == "text" and preview.unit == "examples"
 
 
 def test_a_single_label_is_refused(tmp_path):

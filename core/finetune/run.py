@@ -1,0 +1,204 @@
+"""One fine-tune run: ``train(config, cancel)`` is a generator like every core engine.
+
+It checks the configuration, the output name and the data files in the caller's thread (cheap,
+no torch), then one worker thread (core.relay) does all the heavy work (base model, tokenizer,
+model, ``trainer.train()``, evaluation, publishing) while the generator relays its events:
+Progress, Log, TrainProgress and LossPoint, then Done(RunResult). Cancelling stops the Trainer at
+the end of the current step and saves a checkpoint, so ``train(..., resume=True)`` continues from
+it. Closing the generator does the same and waits for the worker to end.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from core.cancel import CancelToken
+from core.errors import Cancelled, WorkbenchError
+from core.events import Done, Event, Log, Progress
+from core.finetune.config import FinetuneConfig, check_output_name
+from core.finetune.data import _names, _parse, _Parsed
+from core.finetune.events import RunResult
+from core.finetune.examples import _prepare, _split
+from core.finetune.failures import _translate
+from core.finetune.model import (
+    _resolve_base,
+    base_labels,
+    fit_context,
+    is_adapter,
+    load_model,
+    load_tokenizer,
+)
+from core.finetune.publish import publish
+from core.finetune.runs import (
+    _check_name_free,
+    _data_records,
+    _RunFile,
+    last_checkpoint,
+    resume_state,
+    runs_dir,
+)
+from core.finetune.trainer import _make_trainer, _run_trainer, loss_warning
+from core.paths import AppHome
+from core.relay import relay
+
+
+def train(config: FinetuneConfig, cancel: CancelToken, *, home: AppHome | None = None,
+          registry=None, resume: bool = False) -> Iterator[Event]:
+    """Fine-tune ``config.base`` on ``config.data``; yields Progress, Log, TrainProgress and
+    LossPoint events, then Done(RunResult). ``resume=True`` continues the run of that name from
+    its last checkpoint with the configuration saved in its run.json."""
+    from core.models.registry import Registry
+
+    if home is None:
+        home = registry.home if registry is not None else AppHome.default()
+    home = home.ensure()
+    name = check_output_name(config.output)
+    run_dir = runs_dir(home) / name
+    resume_from: str | None = None
+    if resume:
+        config, prev, resume_from = resume_state(home, name, config.device)
+    else:
+        prev = _check_name_free(home, name, resume=False)
+        config.validate()
+    parsed = _parse(config)  # cheap checks before any heavy import
+
+    if not resume:
+        shutil.rmtree(run_dir, ignore_errors=True)  # an old cancelled or failed run of that name
+        run_dir.mkdir(parents=True)
+        data = {"name": name, "config": config.to_dict(), "data": _data_records(parsed.files),
+                "status": "running", "started": time.time(), "finished": None, "pid": os.getpid(),
+                "losses": [], "metrics": {}, "error": "", "warnings": []}
+    else:
+        assert prev is not None and resume_from is not None
+        step = int(re.search(r"(\d+)$", resume_from).group(1))
+        data = dict(prev, status="running", finished=None, pid=os.getpid(), error="",
+                    warnings=[],
+                    losses=[p for p in prev.get("losses", []) if p.get("step", 0) <= step],
+                    resumed=list(prev.get("resumed", [])) + [{"at": time.time(), "step": step}])
+    run = _RunFile(run_dir, data)
+    run.save()
+    registry = registry or Registry(home)
+    stop = _Linked(cancel)  # set when the consumer goes away, without touching the user's token
+    try:
+        result = yield from relay(
+            lambda emit: _job(config, parsed, stop, emit, home, registry, run, resume_from),
+            stop, name=f"finetune {name}")
+    except BaseException as exc:
+        err = _translate(exc, run_dir)
+        try:
+            if isinstance(exc, (Cancelled, GeneratorExit)):
+                run.save(status="cancelled", finished=time.time())
+            else:
+                message = err.user_message() if isinstance(err, WorkbenchError) else repr(err)
+                run.save(status="failed", finished=time.time(), error=message)
+        except OSError:  # e.g. the disk is full: the error itself matters more than run.json
+            pass
+        if err is exc:
+            raise
+        raise err from exc
+    yield Done(result=result, summary=_summary(result))
+
+
+def _summary(result: RunResult) -> str:
+    if result.stopped:
+        where = f" at {Path(result.checkpoint).name}" if result.checkpoint else ""
+        return f"Stopped '{result.name}'{where}; resume it to continue."
+    figures = ", ".join(f"{k} {v:.3g}" for k, v in result.metrics.items()
+                        if k in ("perplexity", "accuracy", "f1_macro", "eval_loss"))
+    text = f"Trained '{result.name}'" + (f": {figures}." if figures else ".")
+    return " ".join([text, *result.warnings])
+
+
+class _Linked(CancelToken):
+    """Set by itself (the consumer went away) or through the user's token."""
+
+    def __init__(self, parent: CancelToken) -> None:
+        super().__init__()
+        self._parent = parent
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set() or self._parent.cancelled
+
+    def raise_if_cancelled(self) -> None:
+        if self.cancelled:
+            raise Cancelled()
+
+
+def _job(config: FinetuneConfig, parsed: _Parsed, cancel: CancelToken, emit, home: AppHome,
+         registry, run: _RunFile, resume_from: str | None) -> RunResult:
+    """The whole run, in the worker thread: base model, tokenizer, data, Trainer, publish. All
+    torch work of a run happens in that one thread: a thread that starts using torch after
+    another one did pays for a second OpenMP team (~1.5x slower steps on a 2-core CPU), so the
+    consumer's thread stays clear of it."""
+    stages = 5
+    emit(Progress("Finding the base model", 0, stages, config.base))
+    entry = folder = None
+    for ev in _resolve_base(registry, config, cancel):
+        if isinstance(ev, Done):
+            entry, folder = ev.result
+        else:
+            emit(ev)
+    cancel.raise_if_cancelled()
+    run.save(base_path=str(folder), base_id=entry.id)
+
+    emit(Progress("Loading the tokenizer", 1, stages, entry.name))
+    from transformers import set_seed
+
+    from core.device import choose_device
+    from core.runtime import quiet_transformers
+
+    quiet_transformers()
+    device = choose_device(config.device)
+    tokenizer = load_tokenizer(config, folder, entry.name, registry, emit)
+    config = fit_context(config, folder, tokenizer, entry.name, emit, registry)
+    cancel.raise_if_cancelled()
+
+    emit(Progress("Preparing the data", 2, stages, _names(parsed.files)))
+    if config.task == "classification":  # continuing a classifier keeps its label ids
+        parsed.labels = base_labels(folder, parsed.labels, registry)
+    prep = _prepare(config, parsed, tokenizer)
+    if prep.dropped:
+        emit(Log(f"{prep.dropped} conversation(s) left out: their first reply starts after "
+                  f"{config.max_length} tokens."))
+    train_idx, eval_idx = _split(len(prep.examples), config.eval_split, config.seed)
+    train_ds = [prep.examples[i] for i in train_idx]
+    eval_ds = [prep.examples[i] for i in eval_idx]
+    run.save(n_train=len(train_ds), n_eval=len(eval_ds), n_tokens=prep.n_tokens)
+    cancel.raise_if_cancelled()
+
+    emit(Progress("Loading the model", 3, stages, entry.name))
+    set_seed(config.seed)
+    merged_base = is_adapter(folder)
+    if merged_base and config.method == "lora":
+        emit(Log(f"'{entry.name}' is a LoRA adapter: it is merged into its base for training, "
+                 "and the new model is saved with full weights."))
+    model = load_model(config, folder, parsed.labels, tokenizer, registry)
+    cancel.raise_if_cancelled()
+
+    trainer = _make_trainer(config, model, tokenizer, train_ds, eval_ds, parsed.labels,
+                            device.kind, run, cancel, emit)
+    emit(Progress("Training", 4, stages, f"{len(train_ds)} examples on {device.label}"))
+    outcome = _run_trainer(trainer, config, eval_ds, resume_from, cancel)
+    if outcome["stopped"]:
+        ckpt = last_checkpoint(run.path.parent)
+        run.save(status="cancelled", finished=time.time(), metrics=outcome["metrics"])
+        return RunResult(config.output, "", outcome["metrics"], "", True, ckpt)
+
+    emit(Progress("Saving the model", 4.5, stages, config.output))
+    metrics = outcome["metrics"]
+    train_losses = [float(h["loss"]) for h in trainer.state.log_history
+                    if isinstance(h.get("loss"), (int, float))]
+    warning = loss_warning(train_losses, config)
+    warnings = (warning,) if warning else ()  # in the result, its summary and run.json
+    target = publish(config, trainer.model, tokenizer, entry, folder, parsed.labels, metrics,
+                     home, run, merge=merged_base, warnings=warnings)
+    run.save(status="done", finished=time.time(), metrics=metrics, model_path=str(target),
+             warnings=list(warnings))
+    emit(Progress("Done", stages, stages, config.output))
+    return RunResult(config.output, str(target), metrics, f"app:{target.name}", False,
+                     last_checkpoint(run.path.parent), warnings)
