@@ -10,7 +10,6 @@ from core.chat.engine import (
     Token,
     Truncated,
     open_chat,
-    open_model,
 )
 from core.chat.history import (
     Conversation,
@@ -21,6 +20,6 @@ from core.chat.settings import DEFAULT_CHAT_MODEL, ChatRequest, GenerationSettin
 
 __all__ = [
     'ChatEngine', 'ChatRequest', 'Conversation', 'DEFAULT_CHAT_MODEL', 'GenerationSettings',
-    'HistoryStore', 'LoadedInfo', 'ReplyStats', 'Token', 'Truncated', 'open_chat', 'open_model',
+    'HistoryStore', 'LoadedInfo', 'ReplyStats', 'Token', 'Truncated', 'open_chat',
     'title_from',
 ]

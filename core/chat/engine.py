@@ -328,4 +328,3 @@ def open_chat(registry, model_id: str | None, device: str, cancel: CancelToken) 
     yield from ChatEngine.load(ready.load_path, name=entry.name, device=device, cancel=cancel)
 
 
-open_model = open_chat  # the name the Chat page still calls

@@ -42,9 +42,9 @@ EngineLoader = Callable[[str, str, CancelToken], Iterator[Event]]
 
 def default_loader(ctx: AppContext) -> EngineLoader:
     def load(model_id: str, device: str, cancel: CancelToken) -> Iterator[Event]:
-        from core.chat import open_model
+        from core.chat import open_chat
 
-        return open_model(ctx.registry, model_id, device, cancel)
+        return open_chat(ctx.registry, model_id, device, cancel)
 
     return load
 

@@ -17,7 +17,7 @@ from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QSpinBox, QTabWidget, QVBoxLayout, QWidget
 
 from core.cancel import CancelToken
-from core.classify import DEFAULT_CLASSIFY_MODEL, BatchResult, InputTable
+from core.classify import BATCH_SIZE, DEFAULT_CLASSIFY_MODEL, BatchResult, InputTable
 from core.errors import BadInput
 from core.events import Done, Event, Progress
 from core.models.registry import ModelEntry, Task
@@ -98,7 +98,7 @@ class ClassifyPanel(QWidget):
         self.model_status = self.model_box.status
         self.batch_size = QSpinBox()
         self.batch_size.setRange(1, 512)
-        self.batch_size.setValue(int(ctx.settings.get("classify/batch_size", 32) or 32))
+        self.batch_size.setValue(int(ctx.settings.get("classify/batch_size", BATCH_SIZE) or BATCH_SIZE))
         self.batch_size.setToolTip("Texts per forward pass in file mode")
         bar = QHBoxLayout()
         bar.addWidget(self.model_box)

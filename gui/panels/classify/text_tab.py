@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.classify import Prediction
+from core.classify import FILL_TOP_K, Prediction
 from gui.widgets.label_bars import LabelBars
 
 FILL_HINT = ("Fill-mask model: write [MASK] where a word is missing, e.g. “The capital of France "
@@ -34,7 +34,7 @@ class TextTab(QWidget):
         self.classify_button.setDefault(True)
         self.top_k = QSpinBox()
         self.top_k.setRange(1, 50)
-        self.top_k.setValue(5)
+        self.top_k.setValue(FILL_TOP_K)
         self.top_k.setToolTip("Candidates shown for each mask")
         self.top_k_label = QLabel("Top-k")
         self.mode_hint = QLabel()

@@ -34,7 +34,7 @@ def read_preview(config: FinetuneConfig, registry=None) -> DataPreview:
 
 def preview_counts(p) -> str:
     """One line under the preview: examples, tokens, labels, encoding."""
-    parts = [f"{p.n_examples:,} {'rows' if p.kind == 'table' else 'examples'}"]
+    parts = [f"{p.n_examples:,} {p.unit}"]
     if p.n_tokens is not None:
         parts.append(f"{p.n_tokens:,} tokens")
     if p.label_counts:
