@@ -21,7 +21,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from core.models.registry import Registry, Task
 
-    registry = Registry()
+    registry = getattr(args, "registry", None) or Registry()
     if args.action != "list" and not args.target:
         print(f"error: 'models {args.action}' needs a target", file=err)
         return 2

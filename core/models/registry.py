@@ -13,11 +13,13 @@ import json
 import os
 import re
 import shutil
+import threading
 from dataclasses import asdict, dataclass, replace
 from enum import Enum
 from pathlib import Path
 
 from core.errors import BadInput, ModelUnavailable
+from core.models.userlist import UserList
 from core.paths import AppHome
 
 
@@ -223,6 +225,14 @@ def inspect_path(path: Path) -> tuple[Format, Task, str]:
     )
 
 
+def _enum(cls, value, default):
+    """``cls(value)``, or ``default`` when the value is missing or unknown."""
+    try:
+        return cls(value)
+    except ValueError:
+        return default
+
+
 def _read_json(path: Path) -> dict:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -232,11 +242,38 @@ def _read_json(path: Path) -> dict:
 
 
 class Registry:
-    """Lists, adds and removes models. Cheap to build; ``entries()`` rescans every time."""
+    """Lists, adds and removes models. Cheap to build; ``entries()`` rescans every time.
+
+    ``problems`` collects, once each, the sentences about files the registry could not read (a
+    broken ``user_models.json`` set aside, a trained model whose metadata is unreadable), for the
+    GUI to show and the CLI to print as warnings. Listing goes on without those files.
+    """
 
     def __init__(self, home: AppHome | None = None, *, scan_hf_cache: bool = True) -> None:
         self.home = (home or AppHome.default()).ensure()
         self.scan_hf_cache = scan_hf_cache
+        self.problems: list[str] = []
+        self._taken = 0  # how many of ``problems`` take_problems() has handed out
+        self._lock = threading.RLock()  # one add or remove at a time on the user list
+        self._user_list = UserList(self.home.user_models_file, self._note)
+
+    def _note(self, message: str) -> None:
+        with self._lock:
+            if message not in self.problems:
+                self.problems.append(message)
+
+    def take_problems(self) -> list[str]:
+        """The problems noted since the last call (each is handed out once)."""
+        with self._lock:
+            new = self.problems[self._taken:]
+            self._taken = len(self.problems)
+            return new
+
+    def check_files(self) -> list[str]:
+        """Read the user list now (a broken one is set aside) without a full scan; the problems
+        not handed out yet."""
+        self._read_user_list()
+        return self.take_problems()
 
     # ---- listing -------------------------------------------------------------------------
     def entries(self, task: Task | str | None = None) -> list[ModelEntry]:
@@ -307,7 +344,11 @@ class Registry:
             meta = folder / META_FILE
             if not meta.is_file():
                 continue  # half-written or foreign folder: never listed
-            data = _read_json(meta)
+            try:
+                data = _read_json(meta)
+            except BadInput as exc:
+                self._note(f"The trained model in '{folder}' is not listed: {exc.message}")
+                continue
             try:
                 out.append(ModelEntry(
                     f"app:{folder.name}", data.get("name", folder.name), Task(data["task"]),
@@ -325,12 +366,13 @@ class Registry:
                 fmt, task, name = inspect_path(path)
             except BadInput as exc:
                 out.append(ModelEntry(item["id"], item.get("name", path.name),
-                                      Task(item.get("task", Task.TEXT_GENERATION.value)),
-                                      Format(item.get("format", Format.HF.value)), Source.USER,
+                                      _enum(Task, item.get("task"), Task.TEXT_GENERATION),
+                                      _enum(Format, item.get("format"), Format.HF), Source.USER,
                                       str(path), None, note=f"missing: {exc.message}"))
                 continue
-            entry = ModelEntry(item["id"], item.get("name") or name, Task(item.get("task", task)),
-                               fmt, Source.USER, str(path), dir_size(path))
+            entry = ModelEntry(item["id"], item.get("name") or name,
+                               _enum(Task, item.get("task"), task), fmt, Source.USER, str(path),
+                               dir_size(path))
             out.append(self._with_conversion(entry))
         return out
 
@@ -369,38 +411,29 @@ class Registry:
 
     # ---- user list -----------------------------------------------------------------------
     def _read_user_list(self) -> list[dict]:
-        f = self.home.user_models_file
-        if not f.is_file():
-            return []
-        try:
-            data = json.loads(f.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
-            return []
-        return [d for d in data if isinstance(d, dict) and "id" in d and "path" in d]
+        return self._user_list.read()
 
     def _write_user_list(self, items: list[dict]) -> None:
-        f = self.home.user_models_file
-        tmp = f.with_suffix(".tmp")
-        tmp.write_text(json.dumps(items, indent=2), encoding="utf-8")
-        os.replace(tmp, f)
+        self._user_list.write(items)
 
     def add_local(self, path: str | Path, *, name: str | None = None) -> ModelEntry:
         """Remember a local folder or file. Raises BadInput when it is not a model."""
         p = Path(path).expanduser().resolve()
         fmt, task, detected = inspect_path(p)
-        items = self._read_user_list()
-        for item in items:
-            if Path(item["path"]) == p:
-                return self.get(item["id"])
-        model_id = f"user:{slug(name or detected)}"
-        taken = {e.id for e in self.entries()}
-        n = 2
-        base = model_id
-        while model_id in taken:
-            model_id, n = f"{base}-{n}", n + 1
-        items.append({"id": model_id, "name": name or detected, "path": str(p),
-                      "task": task.value, "format": fmt.value})
-        self._write_user_list(items)
+        with self._lock:
+            items = self._read_user_list()
+            for item in items:
+                if Path(item["path"]) == p:
+                    return self.get(item["id"])
+            model_id = f"user:{slug(name or detected)}"
+            taken = {e.id for e in self.entries()}
+            n = 2
+            base = model_id
+            while model_id in taken:
+                model_id, n = f"{base}-{n}", n + 1
+            items.append({"id": model_id, "name": name or detected, "path": str(p),
+                          "task": task.value, "format": fmt.value})
+            self._write_user_list(items)
         return self.get(model_id)
 
     def remove(self, model_id: str) -> str:
@@ -425,4 +458,5 @@ class Registry:
                        "and cannot be removed.")
 
     def _forget(self, model_id: str) -> None:
-        self._write_user_list([i for i in self._read_user_list() if i["id"] != model_id])
+        with self._lock:
+            self._write_user_list([i for i in self._read_user_list() if i["id"] != model_id])

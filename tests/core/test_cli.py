@@ -60,3 +60,19 @@ def test_download_offline_is_one_clear_line(home):
              "HF_HUB_OFFLINE": "1"})
     assert out.returncode == 1
     assert out.stderr.strip().splitlines()[-1].startswith("error: Cannot reach the Hugging Face Hub")
+
+
+def test_a_broken_user_list_is_one_warning_and_the_list_goes_on(home, tiny_gpt2_dir):
+    raw = b'[{"id": "user:a", "path": "/m/\xe9'
+    home.user_models_file.write_bytes(raw)
+    out = _main("models", home=home)
+    assert out.returncode == 0, out.stderr
+    warnings = [line for line in out.stderr.splitlines() if line.startswith("warning: ")]
+    assert len(warnings) == 1 and str(home.user_models_file) in warnings[0]
+    assert ".broken-" in warnings[0] and "Traceback" not in out.stderr
+    assert "all-MiniLM-L6-v2" in out.stdout and "Whisper tiny.en" in out.stdout
+    added = _main("models", "add", str(tiny_gpt2_dir), home=home)
+    assert added.returncode == 0 and "warning" not in added.stderr
+    [backup] = home.root.glob("user_models.json.broken-*")
+    assert backup.read_bytes() == raw
+    assert len(json.loads(home.user_models_file.read_text(encoding="utf-8"))) == 1
