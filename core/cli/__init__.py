@@ -11,6 +11,14 @@ from core.errors import Cancelled, WorkbenchError, describe
 SUBCOMMANDS = ("models", "chat", "classify", "finetune", "transcribe")
 
 
+def add_device_option(parser: argparse.ArgumentParser) -> None:
+    """The one ``--device`` flag: its choices and default come from core.device."""
+    from core.device import DEFAULT_DEVICE, DEVICE_CHOICES
+
+    parser.add_argument("--device", default=DEFAULT_DEVICE, choices=DEVICE_CHOICES,
+                        help=f"where the model runs (default: {DEFAULT_DEVICE})")
+
+
 def add_subcommands(sub: argparse._SubParsersAction) -> None:
     import importlib
 
