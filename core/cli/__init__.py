@@ -34,7 +34,7 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.st
     """
     registry = None
     try:
-        from core.models.registry import Registry
+        from core.models import Registry
 
         registry = args.registry = Registry()
         warn(registry.check_files(), err)

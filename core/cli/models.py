@@ -43,7 +43,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _registry(args: argparse.Namespace):
-    from core.models.registry import Registry
+    from core.models import Registry
 
     return getattr(args, "registry", None) or Registry()
 
@@ -69,7 +69,7 @@ def run_remove(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def run_convert(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from core.models.convert import convert_gguf
+    from core.models import convert_gguf
 
     _only_list_flags(args)
     registry = _registry(args)
@@ -80,7 +80,7 @@ def run_convert(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def run_download(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from core.models.hub import download
+    from core.models import download
 
     _only_list_flags(args)
     registry = _registry(args)
@@ -90,7 +90,7 @@ def run_download(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def run_list(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from core.models.registry import Task
+    from core.models import Task
 
     task = None
     if getattr(args, "task", None):
