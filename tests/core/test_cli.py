@@ -184,3 +184,30 @@ def test_every_device_flag_offers_the_device_choices():
     assert len(flags) >= 4  # chat, classify, finetune, transcribe
     for flag in flags:
         assert tuple(flag.choices) == DEVICE_CHOICES and flag.default == DEFAULT_DEVICE
+
+
+def test_drive_closes_a_generator_it_leaves_early():
+    from core.cli.drive import drive
+    from core.events import Done, Progress
+
+    state = {"closed": False}
+
+    def job(cancel):
+        try:
+            yield Progress("working", 1, 10)
+            yield Progress("working", 2, 10)
+            yield Done(result="never")
+        finally:
+            state["closed"] = True
+
+    class Interrupting:  # the terminal: Ctrl+C arrives while the first line is printed
+        def write(self, text):
+            raise KeyboardInterrupt
+
+        def flush(self):
+            pass
+
+    with pytest.raises(KeyboardInterrupt):
+        drive(job, Interrupting())
+    assert state["closed"]
+    assert drive(lambda cancel: iter([Done(result=42)]), Interrupting()) == 42
