@@ -39,7 +39,8 @@ def snapshot_download(hub_id: str, **kwargs) -> str:
 
 def _progress_bar_class(hub_id: str, cancel: CancelToken, emit: Emit):
     """A tqdm class for the Hub client: every bar it opens reports here. Bytes bars win over the
-    file-count bar; one Progress at most every PROGRESS_EVERY_S."""
+    file-count bar, and of those the one furthest along is shown (the client also keeps a bar of
+    network bytes whose total it only estimates); one Progress at most every PROGRESS_EVERY_S."""
     from tqdm.auto import tqdm as base_tqdm
 
     lock = threading.Lock()
@@ -53,6 +54,8 @@ def _progress_bar_class(hub_id: str, cancel: CancelToken, emit: Emit):
             self.counts_bytes = kwargs.get("unit") == "B"  # a disabled tqdm keeps no unit
             super().__init__(*args, **kwargs)
             cancel.raise_if_cancelled()
+            with lock:
+                bars[id(self)] = (self.n, self.total, self.counts_bytes)
 
         def update(self, n=1):
             cancel.raise_if_cancelled()  # stops the client on its next chunk
@@ -64,9 +67,9 @@ def _progress_bar_class(hub_id: str, cancel: CancelToken, emit: Emit):
                     return
                 last[0] = now
                 chosen = [b for b in bars.values() if b[2]] or list(bars.values())
-                done = max(b[0] for b in chosen)
-                totals = [b[1] for b in chosen if b[1]]
-            emit(Progress("Downloading", done, max(totals) if totals else None, hub_id))
+                # the furthest along: bytes written to disk against the files' sizes, usually
+                done, total, _ = max(chosen, key=lambda b: b[0] / b[1] if b[1] else 0.0)
+            emit(Progress("Downloading", done, total or None, hub_id))
 
     return HookBar
 

@@ -1,5 +1,6 @@
 import threading
 import time
+from contextlib import closing
 
 import pytest
 
@@ -48,9 +49,13 @@ class FakeHub:
         try:
             if self.error is not None:
                 raise self.error
-            tqdm_class(total=3, desc="Fetching 3 files")
+            # as huggingface_hub opens them: network bytes, bytes written, then the file count
+            network = tqdm_class(total=10_000_000, unit="B", desc="Downloading bytes")
             data = tqdm_class(total=10_000_000, unit="B", unit_scale=True)
+            files = tqdm_class(total=3, desc="Fetching 3 files")
+            files.update(1)
             while self.chunks is None or self.sent < self.chunks:
+                network.update(1000)  # compressed: fewer bytes on the wire than on disk
                 data.update(4096)
                 self.sent += 1
                 time.sleep(0.002)
@@ -67,7 +72,7 @@ def _until_downloading(gen) -> list[Progress]:
     seen = []
     for event in gen:
         seen.append(event)
-        if event.stage == "Downloading":
+        if event.stage == "Downloading" and event.done > 0:
             return seen
     raise AssertionError("no download progress")
 
@@ -77,12 +82,14 @@ def test_cancel_stops_the_download_promptly(home, monkeypatch):
     monkeypatch.setattr(hub, "snapshot_download", fake)
     token = CancelToken()
     gen = download(Registry(home, scan_hf_cache=False), "someone/big-model", token)
-    seen = _until_downloading(gen)
-    assert seen[-1].total == 10_000_000 and seen[-1].done > 0  # the bytes bar is the one shown
-    token.cancel()
-    started = time.monotonic()
-    with pytest.raises(Cancelled):
-        list(gen)
+    with closing(gen):  # a failed assertion must not leave the fake running
+        shown = _until_downloading(gen)[-1]
+        # the bytes written, not the file count nor the (compressed) network bytes
+        assert shown.total == 10_000_000 and shown.done > 0 and shown.done % 4096 == 0
+        token.cancel()
+        started = time.monotonic()
+        with pytest.raises(Cancelled):
+            list(gen)
     assert time.monotonic() - started < 2
     assert fake.stopped.is_set() and _download_threads() == []
     sent = fake.sent
@@ -90,10 +97,12 @@ def test_cancel_stops_the_download_promptly(home, monkeypatch):
     assert fake.sent == sent
 
 
-def test_closing_the_generator_stops_the_download(home, monkeypatch):
+def test_closing_the_generator_stops_the_download(home, monkeypatch, request):
     fake = FakeHub()
     monkeypatch.setattr(hub, "snapshot_download", fake)
-    gen = download(Registry(home, scan_hf_cache=False), "someone/big-model", CancelToken())
+    token = CancelToken()
+    request.addfinalizer(token.cancel)  # after the asserts: a failed test leaves nothing running
+    gen = download(Registry(home, scan_hf_cache=False), "someone/big-model", token)
     _until_downloading(gen)
     gen.close()  # what a GUI job does when it is dropped
     assert fake.stopped.is_set() and _download_threads() == []
