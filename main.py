@@ -5,8 +5,22 @@ import argparse
 import sys
 
 
+class _Version(argparse.Action):
+    """--version, looked up only when asked (the window should not wait for it)."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from core.runtime import app_version
+
+        print(f"LLM Workbench {app_version()}")
+        parser.exit()
+
+
 def build_parser(with_subcommands: bool = True) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="main.py", description=__doc__)
+    parser.add_argument("--version", action=_Version, help="print the app's version and exit")
     parser.add_argument("--screenshot", metavar="PATH",
                         help="open the window, save a PNG once it has painted, and exit")
     parser.add_argument("--page", metavar="NAME",

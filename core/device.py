@@ -14,6 +14,11 @@ class DevicePreference(str, Enum):
     CUDA = "cuda"
 
 
+# What a user may choose (the CLI's --device choices, the settings' list) and the default.
+DEVICE_CHOICES: tuple[str, ...] = tuple(p.value for p in DevicePreference)
+DEFAULT_DEVICE: str = DevicePreference.AUTO.value
+
+
 @dataclass(frozen=True)
 class DeviceInfo:
     kind: str  # "cpu" or "cuda"
@@ -46,7 +51,7 @@ def choose_device(preference: DevicePreference | str = DevicePreference.AUTO) ->
         pref = DevicePreference(preference)
     except ValueError:
         raise DeviceUnavailable(
-            f"Unknown device '{preference}'.", hint="Choose auto, cpu or cuda."
+            f"Unknown device '{preference}'.", hint=f"Choose {', '.join(DEVICE_CHOICES)}."
         ) from None
     import torch
 

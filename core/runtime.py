@@ -1,5 +1,28 @@
-"""Process-wide settings that must be made once, early, by the entry point."""
+"""Process-wide settings that must be made once, early, by the entry point; the app's version."""
 from __future__ import annotations
+
+import re
+from pathlib import Path
+
+DIST_NAME = "llm-workbench"
+PYPROJECT = Path(__file__).resolve().parents[1] / "pyproject.toml"
+
+
+def app_version() -> str:
+    """The installed package's version; in a checkout that is not installed, pyproject's."""
+    from importlib import metadata
+
+    try:
+        return metadata.version(DIST_NAME)
+    except metadata.PackageNotFoundError:
+        pass
+    try:
+        text = PYPROJECT.read_text(encoding="utf-8")
+    except OSError:
+        return "unknown"
+    project = re.search(r"^\[project\]\s*$(.*?)(?=^\[|\Z)", text, re.M | re.S)
+    found = re.search(r'^version\s*=\s*"([^"]+)"', project.group(1) if project else "", re.M)
+    return found.group(1) if found else "unknown"
 
 
 def use_spawn() -> None:

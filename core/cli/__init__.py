@@ -11,6 +11,14 @@ from core.errors import Cancelled, WorkbenchError, describe
 SUBCOMMANDS = ("models", "chat", "classify", "finetune", "transcribe")
 
 
+def add_device_option(parser: argparse.ArgumentParser) -> None:
+    """The one ``--device`` flag: its choices and default come from core.device."""
+    from core.device import DEFAULT_DEVICE, DEVICE_CHOICES
+
+    parser.add_argument("--device", default=DEFAULT_DEVICE, choices=DEVICE_CHOICES,
+                        help=f"where the model runs (default: {DEFAULT_DEVICE})")
+
+
 def add_subcommands(sub: argparse._SubParsersAction) -> None:
     import importlib
 
@@ -19,8 +27,17 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
-    """Run a parsed subcommand. Expected errors: one line on stderr and exit code 1."""
+    """Run a parsed subcommand. Expected errors: one line on stderr and exit code 1.
+
+    The registry is opened first (``args.registry``, for handlers to use): what it could not read
+    (a broken list of added models, set aside) is printed once on stderr as ``warning: ...``.
+    """
+    registry = None
     try:
+        from core.models import Registry
+
+        registry = args.registry = Registry()
+        warn(registry.check_files(), err)
         return args.handler(args, out, err)
     except KeyboardInterrupt:
         print("error: interrupted", file=err)
@@ -35,3 +52,11 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.st
         _title, sentence = describe(exc)
         print(f"error: {sentence}", file=err)
         return 1
+    finally:
+        if registry is not None:
+            warn(registry.take_problems(), err)
+
+
+def warn(problems: list[str], err: TextIO) -> None:
+    for problem in problems:
+        print(f"warning: {problem}", file=err, flush=True)

@@ -12,7 +12,8 @@ from core.events import Done, Event, Log, Progress
 def drive(gen_factory: Callable[[CancelToken], Iterator[Event]], err: TextIO) -> Any:
     """Run a core generator in the foreground, printing progress on stderr; return Done.result.
 
-    Ctrl+C sets the cancel token so the generator can stop cleanly.
+    Ctrl+C sets the cancel token so the generator can stop cleanly; a second one interrupts, and
+    the generator is closed (its worker threads are joined) before the interrupt goes on.
     """
     cancel = CancelToken()
     previous = signal.getsignal(signal.SIGINT)
@@ -28,8 +29,10 @@ def drive(gen_factory: Callable[[CancelToken], Iterator[Event]], err: TextIO) ->
         previous = None
     result = None
     last_line = ""
+    events = None
     try:
-        for event in gen_factory(cancel):
+        events = gen_factory(cancel)
+        for event in events:
             if isinstance(event, Progress):
                 frac = event.fraction
                 line = f"{event.stage}" + (f" {frac * 100:3.0f}%" if frac is not None else "")
@@ -43,6 +46,9 @@ def drive(gen_factory: Callable[[CancelToken], Iterator[Event]], err: TextIO) ->
                 if event.summary:
                     print(event.summary, file=err, flush=True)
     finally:
+        close = getattr(events, "close", None)
+        if close is not None:  # a generator left early (Ctrl+C twice, an error): its work stops
+            close()
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
     return result

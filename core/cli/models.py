@@ -1,4 +1,5 @@
-"""The `models` subcommand: list, add, remove, convert or download models."""
+"""The `models` subcommand: `models [list]`, `models add PATH`, `models remove ID`,
+`models convert ID`, `models download HUB_ID`; each action takes only its own flags."""
 from __future__ import annotations
 
 import argparse
@@ -8,53 +9,99 @@ from typing import TextIO
 from core.cli.drive import drive
 
 
+def _list_flags(parser: argparse.ArgumentParser) -> None:
+    # SUPPRESS: `models --json list` and `models list --json` both count, and the list parser's
+    # default never overwrites the flag given before it.
+    parser.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
+                        help="print a JSON list")
+    parser.add_argument("--task", default=argparse.SUPPRESS,
+                        help="only models for this task, e.g. text-generation")
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    models = sub.add_parser("models", help="list, add, remove, convert or download models")
-    models.add_argument("action", nargs="?", default="list",
-                        choices=["list", "add", "remove", "convert", "download"])
-    models.add_argument("target", nargs="?", help="path (add), id (remove, convert), Hub id")
-    models.add_argument("--json", action="store_true", help="print a JSON list")
-    models.add_argument("--task", help="only models for this task, e.g. text-generation")
-    models.set_defaults(handler=run)
+    models = sub.add_parser("models", help="list, add, remove, convert or download models",
+                            description="Without an action: list the models (as `models list`).")
+    _list_flags(models)
+    models.set_defaults(handler=run_list, models_parser=models)
+    actions = models.add_subparsers(dest="action", metavar="ACTION")
+    listing = actions.add_parser("list", help="list the models (the default)")
+    _list_flags(listing)
+    listing.set_defaults(handler=run_list)
+    add = actions.add_parser("add", help="remember a local model folder or file")
+    add.add_argument("path", metavar="PATH", help="a model folder, a .gguf or a whisper .pt file")
+    add.set_defaults(handler=run_add)
+    remove = actions.add_parser("remove", help="forget a model you added, or delete what the app "
+                                               "made (a converted copy, a trained model)")
+    remove.add_argument("model", metavar="ID", help="registry id or name")
+    remove.set_defaults(handler=run_remove)
+    convert = actions.add_parser("convert", help="convert a GGUF model to safetensors, once")
+    convert.add_argument("model", metavar="ID", help="registry id, name or .gguf path")
+    convert.set_defaults(handler=run_convert)
+    download = actions.add_parser("download", help="download a Hub model into the HF cache")
+    download.add_argument("hub_id", metavar="HUB_ID", help="owner/name")
+    download.set_defaults(handler=run_download)
 
 
-def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from core.models.registry import Registry, Task
+def _registry(args: argparse.Namespace):
+    from core.models import Registry
 
-    registry = Registry()
-    if args.action != "list" and not args.target:
-        print(f"error: 'models {args.action}' needs a target", file=err)
-        return 2
-    if args.action == "add":
-        entry = registry.add_local(args.target)
-        print(f"added {entry.id} ({entry.task.value}, {entry.format.value})", file=out)
-        return 0
-    if args.action == "remove":
-        print(registry.remove(args.target), file=out)
-        return 0
-    if args.action == "convert":
-        from core.models.convert import convert_gguf
+    return getattr(args, "registry", None) or Registry()
 
-        entry = registry.get(args.target)
-        done = drive(lambda c: convert_gguf(registry, entry, c), err)
-        print(done.converted_path, file=out)
-        return 0
-    if args.action == "download":
-        from core.models.hub import download
 
-        done = drive(lambda c: download(registry, args.target, c), err)
-        print(done.path, file=out)
-        return 0
+def _only_list_flags(args: argparse.Namespace) -> None:
+    """`models --json add X`: the list flags given before another action are an error too."""
+    given = [f"--{name}" for name in ("json", "task") if hasattr(args, name)]
+    if given and args.action not in (None, "list"):
+        args.models_parser.error(f"{', '.join(given)} only applies to 'models list'")
+
+
+def run_add(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    _only_list_flags(args)
+    entry = _registry(args).add_local(args.path)
+    print(f"added {entry.id} ({entry.task.value}, {entry.format.value})", file=out)
+    return 0
+
+
+def run_remove(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    _only_list_flags(args)
+    print(_registry(args).remove(args.model), file=out)
+    return 0
+
+
+def run_convert(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from core.models import convert_gguf
+
+    _only_list_flags(args)
+    registry = _registry(args)
+    entry = registry.get(args.model)
+    done = drive(lambda c: convert_gguf(registry, entry, c), err)
+    print(done.converted_path, file=out)
+    return 0
+
+
+def run_download(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from core.models import download
+
+    _only_list_flags(args)
+    registry = _registry(args)
+    done = drive(lambda c: download(registry, args.hub_id, c), err)
+    print(done.path, file=out)
+    return 0
+
+
+def run_list(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from core.models import Task
+
     task = None
-    if args.task:
+    if getattr(args, "task", None):
         try:
             task = Task(args.task)
         except ValueError:
             print(f"error: unknown task '{args.task}' (one of: "
                   f"{', '.join(t.value for t in Task)})", file=err)
             return 2
-    entries = registry.entries(task)
-    if args.json:
+    entries = _registry(args).entries(task)
+    if getattr(args, "json", False):
         json.dump([e.to_json() for e in entries], out, indent=2)
         out.write("\n")
         return 0

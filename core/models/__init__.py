@@ -1,1 +1,31 @@
-"""The model registry, Hub downloads, GGUF conversion, the one HF loader and adapters."""
+"""The model registry, Hub downloads, GGUF conversion, the one HF loader and adapters.
+
+Other packages, panels and the CLI import these names from ``core.models``; every module here
+is light at import (torch, transformers and huggingface_hub load inside functions).
+"""
+from core.models.adapters import ADAPTER_CONFIG, adapter_base, adapter_config, apply_adapter
+from core.models.catalog import BUNDLED, HUB_CATALOGUE, PACKS, RESOURCES, PackSpec, find_pack
+from core.models.convert import convert_gguf, ensure_loadable, prepared
+from core.models.detect import dir_size, inspect_path, slug
+from core.models.entry import HUB_ID, META_FILE, SOURCE_LABELS, Format, ModelEntry, Source, Task
+from core.models.hub import OFFLINE_HINT, download
+from core.models.loading import (
+    context_length,
+    dtype_for,
+    is_out_of_memory,
+    load_hf,
+    load_trained,
+    out_of_memory,
+    trained_kind,
+)
+from core.models.registry import Registry
+from core.models.userlist import UserList
+
+__all__ = [
+    "ADAPTER_CONFIG", "BUNDLED", "HUB_CATALOGUE", "HUB_ID", "META_FILE", "OFFLINE_HINT", "PACKS",
+    "RESOURCES", "SOURCE_LABELS", "Format", "ModelEntry", "PackSpec", "Registry", "Source", "Task",
+    "UserList", "adapter_base", "adapter_config", "apply_adapter", "context_length",
+    "convert_gguf", "dir_size", "download", "dtype_for", "ensure_loadable", "find_pack",
+    "inspect_path", "is_out_of_memory", "load_hf", "load_trained", "out_of_memory", "prepared",
+    "slug", "trained_kind",
+]

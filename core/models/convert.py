@@ -12,6 +12,7 @@ from pathlib import Path
 from core.cancel import CancelToken
 from core.errors import BadInput, Cancelled, ModelUnavailable, OutOfMemory
 from core.events import Done, Event, Progress
+from core.models.loading import out_of_memory
 from core.models.registry import META_FILE, Format, ModelEntry, Registry, Task
 
 STAGES = ("Reading the tokenizer", "Dequantizing the weights", "Rebuilding the model",
@@ -54,9 +55,10 @@ def convert_gguf(registry: Registry, entry: ModelEntry, cancel: CancelToken) -> 
         cancel.raise_if_cancelled()
         yield Progress(STAGES[1], 1, total)
         try:
-            loaded = AutoModelForCausalLM.from_pretrained(src.parent, gguf_file=src.name)
-        except (MemoryError, torch.OutOfMemoryError) as exc:
-            raise OutOfMemory("Not enough memory to dequantize this GGUF model.") from exc
+            with out_of_memory("Not enough memory to dequantize this GGUF model."):
+                loaded = AutoModelForCausalLM.from_pretrained(src.parent, gguf_file=src.name)
+        except OutOfMemory:
+            raise
         except Exception as exc:
             raise BadInput(f"Cannot load the weights of '{src.name}': {exc}") from exc
         cancel.raise_if_cancelled()
@@ -65,10 +67,11 @@ def convert_gguf(registry: Registry, entry: ModelEntry, cancel: CancelToken) -> 
         config = loaded.config
         if hasattr(config, "quantization_config"):
             del config.quantization_config
-        with torch.device("meta"):
-            plain = AutoModelForCausalLM.from_config(config, dtype=loaded.dtype)
-        plain.load_state_dict(loaded.state_dict(), strict=False, assign=True)
-        plain.tie_weights()
+        with out_of_memory("Not enough memory to convert this GGUF model."):
+            with torch.device("meta"):
+                plain = AutoModelForCausalLM.from_config(config, dtype=loaded.dtype)
+            plain.load_state_dict(loaded.state_dict(), strict=False, assign=True)
+            plain.tie_weights()
         del loaded
         cancel.raise_if_cancelled()
         yield Progress(STAGES[3], 3, total)

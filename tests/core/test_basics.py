@@ -43,3 +43,23 @@ def test_device_choice_reason():
     assert choose_device("cpu").reason == "CPU: chosen in settings"
     with pytest.raises(DeviceUnavailable, match="Unknown device"):
         choose_device("tpu")
+
+
+def test_device_choices_are_the_preferences_choose_device_takes():
+    import argparse
+
+    from core.cli import add_device_option
+    from core.device import DEFAULT_DEVICE, DEVICE_CHOICES
+
+    assert DEFAULT_DEVICE in DEVICE_CHOICES
+    for choice in DEVICE_CHOICES:  # each is known (cuda may be unavailable here, never unknown)
+        try:
+            choose_device(choice)
+        except DeviceUnavailable as exc:
+            assert "Unknown device" not in exc.message
+    parser = argparse.ArgumentParser()
+    add_device_option(parser)
+    assert parser.parse_args([]).device == DEFAULT_DEVICE
+    assert parser.parse_args(["--device", "cpu"]).device == "cpu"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--device", "tpu"])

@@ -109,3 +109,72 @@ def test_inspect_ctranslate2_and_whisper_pt(tmp_path):
     pt = tmp_path / "tiny.pt"
     pt.write_bytes(b"\0")
     assert inspect_path(pt)[:2] == (Format.WHISPER_PT, Task.SPEECH_RECOGNITION)
+
+
+BROKEN_LISTS = {
+    "truncated": b'[\n  {"id": "user:my-bert", "name": "my-bert", "path": "/models/my-be',
+    "not-utf8": '[{"id": "user:caf\xe9", "name": "caf\xe9", "path": "/m/caf\xe9"}]'.encode("cp1252"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(BROKEN_LISTS))
+def test_a_broken_user_list_is_set_aside_and_never_overwritten(home, tiny_gpt2_dir, kind):
+    raw = BROKEN_LISTS[kind]
+    home.user_models_file.write_bytes(raw)
+    reg = Registry(home, scan_hf_cache=False)
+    assert {"all-minilm-l6-v2", "whisper-tiny.en"} <= {e.id for e in reg.entries()}
+    backups = sorted(home.root.glob("user_models.json.broken-*"))
+    assert len(backups) == 1 and backups[0].read_bytes() == raw
+    assert len(reg.problems) == 1
+    assert str(home.user_models_file) in reg.problems[0] and str(backups[0]) in reg.problems[0]
+    entry = reg.add_local(tiny_gpt2_dir)
+    saved = json.loads(home.user_models_file.read_text(encoding="utf-8"))
+    assert [item["id"] for item in saved] == [entry.id]
+    assert backups[0].read_bytes() == raw  # the copy is kept as it was
+    assert entry.id in {e.id for e in Registry(home, scan_hf_cache=False).entries()}
+    assert reg.take_problems() == reg.problems and reg.take_problems() == []  # handed out once
+
+
+def test_an_earlier_broken_copy_is_never_replaced(home):
+    for raw in (b"[{", b"[{]"):  # twice within the same second: two copies
+        home.user_models_file.write_bytes(raw)
+        Registry(home, scan_hf_cache=False).entries()
+    backups = sorted(home.root.glob("user_models.json.broken-*"))
+    assert sorted(b.read_bytes() for b in backups) == [b"[{", b"[{]"]
+
+
+def test_unusable_entries_are_dropped_with_a_copy_kept(home, tiny_gpt2_dir):
+    good = {"id": "user:tiny", "name": "tiny", "path": str(tiny_gpt2_dir)}
+    raw = json.dumps([good, 5, {"name": "no id"}]).encode()
+    home.user_models_file.write_bytes(raw)
+    reg = Registry(home, scan_hf_cache=False)
+    assert "user:tiny" in {e.id for e in reg.entries()}
+    assert json.loads(home.user_models_file.read_text(encoding="utf-8")) == [good]
+    [backup] = home.root.glob("user_models.json.broken-*")
+    assert backup.read_bytes() == raw and "2 of its entries" in reg.problems[0]
+
+
+def test_saving_sets_aside_a_list_that_broke_after_it_was_read(home, tmp_path):
+    from core.models.userlist import UserList
+
+    notes: list[str] = []
+    user_list = UserList(home.user_models_file, notes.append)
+    assert user_list.read() == []
+    home.user_models_file.write_bytes(b"\x00garbage")
+    user_list.write([{"id": "user:x", "path": str(tmp_path)}])
+    [backup] = home.root.glob("user_models.json.broken-*")
+    assert backup.read_bytes() == b"\x00garbage" and len(notes) == 1
+    assert json.loads(home.user_models_file.read_text(encoding="utf-8"))[0]["id"] == "user:x"
+    assert [p.name for p in home.root.iterdir() if p.suffix == ".tmp"] == []
+
+
+def test_a_trained_model_with_unreadable_metadata_is_skipped_with_a_problem(home, tiny_gpt2_dir):
+    run = home.trained / "half-broken"
+    shutil.copytree(tiny_gpt2_dir, run)
+    (run / META_FILE).write_bytes(b'{"name": "Half')
+    reg = Registry(home, scan_hf_cache=False)
+    ids = {e.id for e in reg.entries()}
+    assert "app:half-broken" not in ids and "all-minilm-l6-v2" in ids
+    assert len(reg.problems) == 1 and "half-broken" in reg.problems[0]
+    reg.entries()
+    assert len(reg.problems) == 1  # noted once
