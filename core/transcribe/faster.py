@@ -1,10 +1,11 @@
 """The faster-whisper backend (CTranslate2): int8 on the CPU, float16 on CUDA.
 
 Each loaded model has one long-lived worker thread (``_Runner``) that runs every transcription
-on it. CTranslate2 cannot be interrupted inside a 30 s window, so the window runs there while the
-consuming generator polls for results and the cancel token: a cancel takes effect at once for the
-caller, and the runner stops at the start of the next window. The runner is not a daemon; the
-backend's ``close`` lets it finish the window in flight and end.
+on it (a fresh thread per file would pay for a new OpenMP thread team each time). CTranslate2
+cannot be interrupted inside a 30 s window, so a job's events come through ``core.relay`` from a
+job thread that only waits for the runner: a cancel ends that thread and the job at once, and the
+runner stops at the start of the next window. The runner is not a daemon; the backend's
+``close`` lets it finish the window in flight and end.
 """
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ def is_oom(exc: BaseException) -> bool:
 class _Runner:
     """One long-lived thread per loaded faster-whisper model runs every transcription.
 
-    A fresh thread per file would pay for a new OpenMP thread team each time. It is a one-worker
+    It is a one-worker
     ThreadPoolExecutor: its thread is not a daemon and the interpreter joins it at exit after the
     window in flight (a daemon thread still inside CTranslate2 when Python finalizes aborts the
     process with "terminate called without an active exception").
@@ -164,58 +165,56 @@ class FasterWhisperBackend:
 
     def transcribe(self, audio, options: TranscribeOptions, cancel: CancelToken
                    ) -> Iterator[Event]:
-        """Segment and Progress events as windows are decoded, then Done(result=language)."""
-        import queue
+        """Segment and Progress events as windows are decoded, then Done(result=language).
+
+        The windows run on the model's runner thread; ``core.relay`` carries their events to
+        this generator from a job thread that waits for them and stops waiting at once on a
+        cancel (the runner then stops at the start of the next window)."""
         import threading
+        from concurrent.futures import TimeoutError as FutureTimeout
+
+        from core.errors import Cancelled
+        from core.relay import relay
 
         duration = len(audio) / SAMPLE_RATE
-        results: queue.Queue = queue.Queue()
         stop = threading.Event()
         kwargs = dict(language=options.language, task=options.task, beam_size=options.beam_size,
                       word_timestamps=options.word_timestamps, vad_filter=options.vad_filter,
                       initial_prompt=options.initial_prompt or None)
 
-        def work() -> None:
+        def windows(emit) -> str | None:  # on the runner thread
             if stop.is_set():  # cancelled before this job reached the runner
-                results.put(("end", None))
-                return
+                return None
             self._job_stop = stop
             try:
                 segments, info = self.model.transcribe(audio, **kwargs)
-                results.put(("info", info.language))
-                for seg in segments:
-                    results.put(("segment", seg))
+                for raw in segments:
+                    seg = _segment_from_faster(raw)
+                    emit(seg)
+                    emit(Progress("Transcribing", min(seg.end, duration), duration))
                     if stop.is_set():  # the next window is never started
                         segments.close()
                         break
-                results.put(("end", None))
+                return info.language
             except _StopWindow:
-                results.put(("end", None))
-            except BaseException as exc:  # re-raised by the consuming generator
-                results.put(("error", exc))
+                return None
             finally:
                 self._job_stop = None
 
-        self._runner.submit(work)
-        language = options.language
-        try:
+        def work(emit) -> str | None:  # on the relay's thread: waits for the runner
+            future = self._runner.submit(lambda: windows(emit))
             while True:
                 try:
-                    kind, value = results.get(timeout=0.1)
-                except queue.Empty:
-                    cancel.raise_if_cancelled()
-                    continue
-                cancel.raise_if_cancelled()
-                if kind == "info":
-                    language = value
-                elif kind == "segment":
-                    seg = _segment_from_faster(value)
-                    yield seg
-                    yield Progress("Transcribing", min(seg.end, duration), duration)
-                elif kind == "error":
-                    raise typed_engine_error(value, self.name) from value
-                else:
-                    break
+                    return future.result(timeout=0.1)
+                except FutureTimeout:
+                    if cancel.cancelled:
+                        raise Cancelled() from None
+                except Exception as exc:
+                    raise typed_engine_error(exc, self.name) from exc
+
+        try:
+            language = yield from relay(work, cancel, name="faster-whisper job")
         finally:  # cancelled, failed, finished, or the consumer left: the runner stops
             stop.set()
-        yield Done(result=language)
+        cancel.raise_if_cancelled()
+        yield Done(result=language or options.language)

@@ -125,8 +125,6 @@ def _resolve_openai(model: str, registry) -> ResolvedModel:
     return ResolvedModel("openai-whisper", model, model)
 
 
-
-
 # ---- the engine ---------------------------------------------------------------------------------
 class Transcriber:
     """A loaded Whisper model (either backend) that transcribes files, one job at a time."""
