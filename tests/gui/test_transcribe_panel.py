@@ -31,6 +31,8 @@ def wait_idle(qtbot, panel, timeout=120_000):
 
 def test_dropping_two_files_makes_two_rows_and_both_finish(qtbot, window, speech_wavs):
     panel = make_panel(qtbot, window)
+    loads = []
+    panel.session.loaded.connect(loads.append)
     drop(panel, speech_wavs)
     assert panel.queue.rowCount() == 2
     wait_idle(qtbot, panel)
@@ -40,7 +42,7 @@ def test_dropping_two_files_makes_two_rows_and_both_finish(qtbot, window, speech
         assert panel.queue.cellWidget(row, 3).value() == 1000
         assert item.transcript.duration > 1.0
     assert "today" in panel.items[0].transcript.text.lower()
-    assert panel.model_slot.loads == 1  # one model load for both files
+    assert len(loads) == 1 and loads[0] is panel.session.model  # one load for both files
     panel.queue.selectRow(1)
     assert panel.segments.rowCount() >= 1
     assert "tomorrow" in " ".join(panel.segments.item(r, 2).text().lower()
@@ -202,12 +204,12 @@ def test_the_page_keeps_one_model_across_files(qtbot, window, speech_wavs):
     panel = make_panel(qtbot, window, opener=opener)
     panel.add_files([str(speech_wavs[0])])
     wait_idle(qtbot, panel)
-    first = panel.model_slot.transcriber
+    first = panel.session.model
     panel.add_files([str(speech_wavs[1])])  # a second file later: the model is still there
     wait_idle(qtbot, panel)
     assert [i.status for i in panel.items] == ["Done", "Done"]
-    assert len(opener.calls) == 1 and panel.model_slot.loads == 1
-    assert panel.model_slot.transcriber is first and first.alive
+    assert len(opener.calls) == 1
+    assert panel.session.model is first and first.alive
     assert [i.transcript.text for i in panel.items] == ["file 1", "file 2"]
     assert opener.backends[0].files == 2
 
@@ -226,9 +228,9 @@ def test_another_model_is_loaded_and_the_old_one_freed(qtbot, window, speech_wav
     wait_idle(qtbot, panel)
     assert [c[0] for c in opener.calls] == ["faster-whisper", "openai-whisper"]
     assert opener.backends[0].closed and not opener.backends[1].closed
-    assert panel.model_slot.transcriber.engine == "openai-whisper"
+    assert panel.session.model.engine == "openai-whisper"
     panel.shutdown()
-    assert opener.backends[1].closed and panel.model_slot.transcriber is None
+    assert opener.backends[1].closed and panel.session.model is None
 
 
 def test_cancelling_while_the_model_loads(qtbot, window, speech_wavs):
@@ -239,4 +241,23 @@ def test_cancelling_while_the_model_loads(qtbot, window, speech_wavs):
     panel.cancel_all()
     wait_idle(qtbot, panel, timeout=10_000)
     assert [i.status for i in panel.items] == ["Cancelled", "Cancelled"]
-    assert panel.model_slot.transcriber is None and len(opener.calls) == 1
+    assert panel.session.model is None and len(opener.calls) == 1
+
+
+def test_a_model_that_cannot_load_fails_each_row_and_the_queue_ends(qtbot, window, speech_wavs):
+    from core.errors import ModelUnavailable
+
+    calls = []
+
+    def broken(registry, model_id, device, cancel, engine):
+        calls.append(model_id)
+        raise ModelUnavailable(f"'{model_id}' is nowhere to be found.")
+        yield  # a generator, like open_transcriber
+
+    panel = make_panel(qtbot, window, opener=broken)
+    panel.add_files([str(p) for p in speech_wavs])
+    wait_idle(qtbot, panel, timeout=10_000)
+    assert [i.status for i in panel.items] == ["Failed", "Failed"]
+    assert "nowhere to be found" in panel.queue.item(0, 2).text()
+    assert len(calls) == 2 and panel.session.model is None
+    assert not window.notify.isVisible()  # told in the rows, not twice

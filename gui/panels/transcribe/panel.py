@@ -18,11 +18,13 @@ from PySide6.QtWidgets import (
 )
 
 from core.device import DevicePreference
+from core.errors import BadInput
 from core.events import Done, Event, Progress
 from core.transcribe import AUDIO_SUFFIXES, Segment, TranscribeOptions, to_txt
-from gui.panels.transcribe.engine import ModelSlot, file_job, load_job
-from gui.panels.transcribe.jobs import decode_job, export_job, list_audio_job
+from gui.panels.transcribe.engine import ModelSlot, file_job, transcriber_opener
+from gui.panels.transcribe.jobs import export_job, list_audio_job
 from gui.panels.transcribe.options import OptionsBox
+from gui.panels.transcribe.playback import Player
 from gui.panels.transcribe.queue import QueueItem, QueueTable
 from gui.panels.transcribe.record import RecordControls
 from gui.panels.transcribe.viewer import TranscriptViewer
@@ -40,9 +42,14 @@ class TranscribePanel(QWidget):
         self.opener = opener  # open_transcriber unless a test passes a fake
         self.items: list[QueueItem] = []
         self.current: QueueItem | None = None
-        self.model_slot = ModelSlot()
-        self.destroyed.connect(self.model_slot.shutdown)  # a page dropped without shutdown()
-        self.audio_cache: tuple[str, object] | None = None
+        self.loading_for: QueueItem | None = None  # the item whose model is loading
+        self.session = ModelSlot(ctx, transcriber_opener(ctx.registry, opener), parent=self)
+        self.session.progress.connect(self._on_load_progress)
+        self.session.failed.connect(lambda exc: self._on_failed(self.loading_for, exc))
+        self.session.cancelled.connect(lambda: self._on_cancelled(self.loading_for))
+        self.session.idle.connect(self._on_load_idle)
+        self.destroyed.connect(self.session.shutdown)  # a page dropped without shutdown()
+        self.player = Player(ctx, parent=self)
         self.setAcceptDrops(True)
 
         title = QLabel("Transcribe")
@@ -94,9 +101,9 @@ class TranscribePanel(QWidget):
         self.cancel_all_button.clicked.connect(self.cancel_all)
         self.clear_button.clicked.connect(self.clear_finished)
         self.queue.itemSelectionChanged.connect(self._on_queue_selection)
-        self.viewer.play_requested.connect(self.play_segment)
+        self.viewer.play_requested.connect(lambda seg: self.player.play(self.shown.path, seg))
         self.viewer.copy_button.clicked.connect(self.copy_all)
-        self.viewer.stop_play_button.clicked.connect(self._stop_playback)
+        self.viewer.stop_play_button.clicked.connect(self.player.stop)
         for fmt, b in self.viewer.export_buttons.items():
             b.clicked.connect(lambda _=False, f=fmt: self.export_current(f))
         self.viewer.export_folder_button.clicked.connect(self._choose_export_folder)
@@ -178,49 +185,50 @@ class TranscribePanel(QWidget):
             self.queue_idle.emit()
             return
         self.options_box.save()
-        nxt.options = self.options()
-        nxt.status, nxt.segments = "Running", []
-        self.current = nxt
-        if self.model_slot.serves(nxt.options):
-            self._start_file(nxt)
-        else:
-            self.model_slot.release()
-            self._start_load(nxt)
+        try:
+            nxt.options = self.options().validate()
+        except BadInput as exc:
+            self._on_failed(nxt, exc)
+            QTimer.singleShot(0, self._pump)
+            return
+        nxt.status, nxt.segments = "Loading model", []
+        self.current = self.loading_for = nxt
         self._show_row(nxt)
         if self.shown is nxt:
             self._show_transcript(nxt)
+        model = self.session.model
+        if model is not None and not model.alive:  # an openai-whisper child ended by a cancel
+            self.session.release()
+        engine, model_id, device = nxt.options.model_key
+        # the page's one model: at once when loaded already, else after a load job
+        self.session.ensure(model_id, lambda t, it=nxt: self._start_file(it, t),
+                            label=f"{model_id} for {nxt.name}", device=device,
+                            options=(engine, device))
+        if not self.session.busy:  # it was loaded: no load job will end
+            self.loading_for = None
 
-    def _start_load(self, item: QueueItem) -> None:
-        job = self.ctx.runner.start(f"Loading a model for {item.name}",
-                                    load_job(self.ctx.registry, item.options, self.opener))
-        item.job = job
-        item.status = "Loading model"
-        job.event.connect(lambda ev, it=item: self._on_load_event(it, ev))
-        job.failed.connect(lambda exc, it=item: self._on_failed(it, exc))
-        job.cancelled.connect(lambda it=item: self._on_cancelled(it))
-        job.finished.connect(lambda it=item, j=job: self._on_load_finished(it, j))
-
-    def _on_load_event(self, item: QueueItem, ev: Event) -> None:
-        if isinstance(ev, Done):
-            self.model_slot.take(ev.result)  # only here, on the GUI thread
-        elif isinstance(ev, Progress) and not item.finished:
+    def _on_load_progress(self, ev: Progress) -> None:
+        item = self.loading_for
+        if item is not None and not item.finished and item.job is None:
             item.status = ev.stage
             self._show_row(item)
 
-    def _on_load_finished(self, item: QueueItem, job) -> None:
-        item.job = None
-        if not item.finished and job.cancel_token.cancelled:
-            item.status = "Cancelled"
-        if item.finished or not self.model_slot.serves(item.options):
-            if not item.finished:  # the job ended without a model and without saying why
-                item.status = "Failed"
-            self._show_row(item)
+    def _on_load_idle(self) -> None:
+        """A load job ended; an item that got no file job (failed, cancelled) is done."""
+        item, self.loading_for = self.loading_for, None
+        if item is not None and item.job is None and self.current is item:
+            if not item.finished:
+                item.status = "Cancelled"
+                self._show_row(item)
             self._on_finished(item)
-        else:
-            self._start_file(item)
 
-    def _start_file(self, item: QueueItem) -> None:
-        transcriber = self.model_slot.transcriber
+    def _start_file(self, item: QueueItem, transcriber) -> None:
+        if item.finished or item.status == "Cancelling…" or item not in self.items:
+            if not item.finished:
+                item.status = "Cancelled"
+            if self.loading_for is not item:  # the model was there: no load job to end it
+                self._on_finished(item)
+            return
         item.status = "Running"
         job = self.ctx.runner.start(f"Transcribing {item.name}",
                                     file_job(transcriber, item.path, item.options))
@@ -255,14 +263,18 @@ class TranscribePanel(QWidget):
             if self.shown is item:
                 self._show_transcript(item)
 
-    def _on_failed(self, item: QueueItem, exc: BaseException) -> None:
+    def _on_failed(self, item: QueueItem | None, exc: BaseException) -> None:
         from core.errors import describe
 
+        if item is None:
+            return
         item.status = "Failed"
         item.error = describe(exc)[1]
         self._show_row(item)
 
-    def _on_cancelled(self, item: QueueItem) -> None:
+    def _on_cancelled(self, item: QueueItem | None) -> None:
+        if item is None:
+            return
         item.status = "Cancelled"
         self._show_row(item)
 
@@ -283,6 +295,9 @@ class TranscribePanel(QWidget):
         item = self.items[row]
         if item.job is not None:
             item.job.cancel()
+            item.status = "Cancelling…"
+        elif item is self.loading_for and self.session.busy:
+            self.session.cancel()
             item.status = "Cancelling…"
         elif item.status == "Queued":
             item.status = "Cancelled"
@@ -320,33 +335,6 @@ class TranscribePanel(QWidget):
     def _show_transcript(self, item: QueueItem) -> None:
         self.viewer.show_item(item)
         self._update_buttons()
-
-    def play_segment(self, seg: Segment) -> None:
-        path = self.shown.path
-        if self.audio_cache and self.audio_cache[0] == path:
-            self._play(self.audio_cache[1], seg)
-            return
-        job = self.ctx.runner.start("Reading audio", decode_job(path), quiet=True)
-        job.event.connect(lambda ev: self._on_audio(path, ev, seg))
-        job.failed.connect(self.ctx.notify.show_error)
-
-    def _on_audio(self, path: str, ev: Event, seg: Segment) -> None:
-        if isinstance(ev, Done):
-            self.audio_cache = (path, ev.result)
-            self._play(ev.result, seg)
-
-    def _play(self, audio, seg: Segment) -> None:
-        from core.transcribe import play
-
-        try:
-            play(audio, seg.start, seg.end)
-        except Exception as exc:
-            self.ctx.notify.show_error(exc)
-
-    def _stop_playback(self) -> None:
-        from core.transcribe import stop_playback
-
-        stop_playback()
 
     def copy_all(self) -> None:
         if self.shown and self.shown.transcript:
@@ -391,4 +379,4 @@ class TranscribePanel(QWidget):
 
     def shutdown(self) -> None:
         """On quit (jobs already cancelled): free the loaded model without waiting."""
-        self.model_slot.shutdown()
+        self.session.shutdown()
