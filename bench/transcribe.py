@@ -159,7 +159,7 @@ def main() -> int:
         totals["audio"] += duration
         print(f"{name:26} {duration:7.1f} {100 * app_err / words:7.1f}% "
               f"{100 * raw_err / words:7.1f}% {min(runs['app']):7.2f} {min(runs['raw']):7.2f}")
-    transcriber.close()
+    transcriber.close(wait=True)
     best = {k: sum(min(r) for r in v) for k, v in times.items()}
     median = {k: sum(statistics.median(r) for r in v) for k, v in times.items()}
     totals.update(app_s=best["app"], raw_s=best["raw"], app_wall=best["app_wall"])

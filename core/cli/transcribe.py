@@ -77,5 +77,5 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 out.flush()
     finally:
         if transcriber is not None:
-            transcriber.close()
+            transcriber.close(wait=True)
     return 1 if failed else 0

@@ -152,9 +152,10 @@ class Transcriber:
     def busy(self) -> bool:
         return self._lock.locked()
 
-    def close(self, wait: bool = True) -> None:
-        """Free the model: ends an openai-whisper child process, and lets the faster-whisper
-        thread finish its window (waiting for it unless ``wait`` is False)."""
+    def close(self, wait: bool = False) -> None:
+        """Free the model without blocking (a page may call it on the GUI thread): ends an
+        openai-whisper child process; the faster-whisper thread finishes the window in flight
+        and ends (``wait``: wait for it, and let an idle child exit on its own)."""
         backend, self.backend = self.backend, None
         if backend is not None:
             backend.close(wait=wait)

@@ -48,7 +48,7 @@ class TranscribePanel(QWidget):
         self.session.failed.connect(lambda exc: self._on_failed(self.loading_for, exc))
         self.session.cancelled.connect(lambda: self._on_cancelled(self.loading_for))
         self.session.idle.connect(self._on_load_idle)
-        self.destroyed.connect(self.session.shutdown)  # a page dropped without shutdown()
+        self.destroyed.connect(self.shutdown_session)  # a page dropped without shutdown()
         self.player = Player(ctx, parent=self)
         self.setAcceptDrops(True)
 
@@ -379,4 +379,8 @@ class TranscribePanel(QWidget):
 
     def shutdown(self) -> None:
         """On quit (jobs already cancelled): free the loaded model without waiting."""
-        self.session.shutdown()
+        self.shutdown_session()
+
+    def shutdown_session(self) -> None:
+        self.session.shutdown()  # no load starts any more
+        self.session.release()
