@@ -4,7 +4,7 @@
 
 Whisper tiny.en (the bundled CTranslate2 pack), int8 on the CPU, beam 5, over the 15 recordings
 of ../shared/eval/speech (evaluation only: nothing here tunes anything on them). Per file, the app
-(``core.transcribe.transcribe_file``, one cached model) and raw faster-whisper (``WhisperModel(
+(``core.transcribe.transcribe_file`` on one loaded ``Transcriber``) and raw faster-whisper (``WhisperModel(
 same folder, cpu, int8, same threads).transcribe(path, same settings)``) alternate which runs first.
 
 - WER: corpus level (total errors / total reference words), both sides normalised with
@@ -30,6 +30,7 @@ import csv
 import os
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -63,7 +64,8 @@ def errors_and_words(normalizer, reference: str, hypothesis: str,
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--beam-size", type=int, default=5)
+    parser.add_argument("--beam-size", type=int, default=None,
+                        help="default: TranscribeOptions' beam size")
     parser.add_argument("--files", nargs="*", help="a subset of the files (default: all 15)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per file and side")
     args = parser.parse_args()
@@ -76,7 +78,7 @@ def main() -> int:
     from core.cancel import CancelToken
     from core.events import Done
     from core.models.registry import Registry, Task
-    from core.transcribe import BackendCache, TranscribeOptions, transcribe_file
+    from core.transcribe import TranscribeOptions, open_transcriber, transcribe_file
 
     refs = references()
     files = args.files or list(refs)
@@ -84,17 +86,23 @@ def main() -> int:
     registry = Registry()
     folder = registry.get("whisper-tiny.en", task=Task.SPEECH_RECOGNITION).load_path
     threads = os.cpu_count() or 0  # what the app gives CTranslate2
-    options = TranscribeOptions(engine="faster-whisper", model="whisper-tiny.en",
-                                beam_size=args.beam_size, device="cpu")
+    options = TranscribeOptions(engine="faster-whisper", model="whisper-tiny.en", device="cpu")
+    if args.beam_size is not None:
+        options = replace(options, beam_size=args.beam_size)
+    args.beam_size = options.validate().beam_size
     raw_kwargs = dict(language=options.language, task=options.task, beam_size=options.beam_size,
                       word_timestamps=options.word_timestamps, vad_filter=options.vad_filter,
                       initial_prompt=options.initial_prompt)
-    cache = BackendCache()
+    transcriber = None
+    for ev in open_transcriber(registry, options.model, options.device, CancelToken(),
+                               options.engine):
+        if isinstance(ev, Done):
+            transcriber = ev.result
 
     def run_app(path: Path):
         started = time.perf_counter()
         result = None
-        for ev in transcribe_file(path, options, CancelToken(), cache, registry):
+        for ev in transcribe_file(path, options, CancelToken(), transcriber, registry):
             if isinstance(ev, Done):
                 result = ev.result
         return result.text, result.seconds, result.duration, time.perf_counter() - started
@@ -151,7 +159,7 @@ def main() -> int:
         totals["audio"] += duration
         print(f"{name:26} {duration:7.1f} {100 * app_err / words:7.1f}% "
               f"{100 * raw_err / words:7.1f}% {min(runs['app']):7.2f} {min(runs['raw']):7.2f}")
-    cache.close()
+    transcriber.close(wait=True)
     best = {k: sum(min(r) for r in v) for k, v in times.items()}
     median = {k: sum(statistics.median(r) for r in v) for k, v in times.items()}
     totals.update(app_s=best["app"], raw_s=best["raw"], app_wall=best["app_wall"])

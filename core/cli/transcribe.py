@@ -5,27 +5,38 @@ import argparse
 from typing import TextIO
 
 from core.cli.drive import drive
+from core.device import DevicePreference
 from core.errors import Cancelled, WorkbenchError
+from core.transcribe import (
+    DEFAULT_FASTER_MODEL,
+    DEFAULT_FORMAT,
+    DEFAULT_OPENAI_MODEL,
+    ENGINES,
+    FORMATS,
+    TASKS,
+    TranscribeOptions,
+)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    d = TranscribeOptions()
     tr = sub.add_parser("transcribe", help="transcribe audio or video files with Whisper")
     tr.add_argument("files", nargs="+", metavar="FILE", help="audio or video files")
-    tr.add_argument("--engine", default="faster-whisper", choices=["faster-whisper",
-                                                                   "openai-whisper"])
+    tr.add_argument("--engine", default=d.engine, choices=ENGINES)
     tr.add_argument("--model", help="faster-whisper: registry id, CTranslate2 folder or Hub id "
-                                    "(default: the bundled whisper-tiny.en); openai-whisper: a "
-                                    "name such as tiny.en or a .pt file")
+                                    f"(default: the bundled {DEFAULT_FASTER_MODEL}); "
+                                    "openai-whisper: a name or a .pt file (default: "
+                                    f"{DEFAULT_OPENAI_MODEL})")
     tr.add_argument("--language", help="language code, e.g. en (default: detect)")
-    tr.add_argument("--task", default="transcribe", choices=["transcribe", "translate"])
-    tr.add_argument("--beam-size", type=int, default=5)
+    tr.add_argument("--task", default=d.task, choices=TASKS)
+    tr.add_argument("--beam-size", type=int, default=d.beam_size)
     tr.add_argument("--word-timestamps", action="store_true", help="timestamps for every word")
     tr.add_argument("--vad", action="store_true", help="skip silence (voice activity detection)")
     tr.add_argument("--initial-prompt", help="text that sets the style or spells names")
-    tr.add_argument("--format", default="txt", choices=["txt", "srt", "vtt", "json"])
+    tr.add_argument("--format", default=DEFAULT_FORMAT, choices=list(FORMATS))
     tr.add_argument("--output-dir", metavar="D",
                     help="write <stem>.<format> files there (default: print to stdout)")
-    tr.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    tr.add_argument("--device", default=d.device, choices=[p.value for p in DevicePreference])
     tr.set_defaults(handler=run)
 
 
@@ -35,26 +46,24 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
     from core.errors import DeviceUnavailable, ModelUnavailable
     from core.models.registry import Registry
-    from core.transcribe import (
-        BackendCache,
-        TranscribeOptions,
-        export,
-        export_path,
-        transcribe_file,
-    )
+    from core.transcribe import export, export_path, open_transcriber
 
     options = TranscribeOptions(
         engine=args.engine, model=args.model, language=args.language, task=args.task,
         beam_size=args.beam_size, word_timestamps=args.word_timestamps, vad_filter=args.vad,
         initial_prompt=args.initial_prompt, device=args.device).validate()
     registry = Registry()
-    cache = BackendCache()
+    transcriber = None
     failed = 0
     try:
         for file in args.files:
-            try:  # Done's summary, printed by drive, is the "<file>: ... RTF ..." line
+            try:
+                if transcriber is None or not transcriber.alive:  # loaded once, kept
+                    transcriber = drive(lambda c: open_transcriber(
+                        registry, options.model, options.device, c, options.engine), err)
+                # Done's summary, printed by drive, is the "<file>: ... RTF ..." line
                 transcript = drive(
-                    lambda c, f=file: transcribe_file(f, options, c, cache, registry), err)
+                    lambda c, f=file, t=transcriber: t.transcribe(f, options, c), err)
             except (ModelUnavailable, DeviceUnavailable, Cancelled):
                 raise  # not this file's fault: the next files would fail the same way
             except WorkbenchError as exc:
@@ -67,5 +76,6 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 out.write(export(transcript, args.format))
                 out.flush()
     finally:
-        cache.close()
+        if transcriber is not None:
+            transcriber.close(wait=True)
     return 1 if failed else 0

@@ -3,30 +3,41 @@
 What the panels, the CLI and other packages use; the modules inside may move."""
 from __future__ import annotations
 
+from core.transcribe.audio import AUDIO_SUFFIXES, decode
+from core.transcribe.formats import (
+    DEFAULT_FORMAT,
+    FORMATS,
+    export,
+    export_path,
+    to_txt,
+    write_export,
+)
 from core.transcribe.record import (
     Level,
+    Recording,
     check_input_device,
     play,
     record,
     stop_playback,
 )
-from core.transcribe.service import (
-    AUDIO_SUFFIXES,
+from core.transcribe.service import Transcriber, open_transcriber, transcribe_file
+from core.transcribe.types import (
     DEFAULT_FASTER_MODEL,
-    BackendCache,
+    DEFAULT_MODELS,
+    DEFAULT_OPENAI_MODEL,
+    ENGINES,
+    MAX_BEAM_SIZE,
+    TASKS,
     Segment,
     TranscribeOptions,
     Transcript,
     Word,
-    decode,
-    export,
-    export_path,
-    to_txt,
-    transcribe_file,
 )
 
 __all__ = [
-    'AUDIO_SUFFIXES', 'BackendCache', 'DEFAULT_FASTER_MODEL', 'Level', 'Segment',
-    'TranscribeOptions', 'Transcript', 'Word', 'check_input_device', 'decode', 'export',
-    'export_path', 'play', 'record', 'stop_playback', 'to_txt', 'transcribe_file',
+    'AUDIO_SUFFIXES', 'DEFAULT_FASTER_MODEL', 'DEFAULT_FORMAT', 'DEFAULT_MODELS',
+    'DEFAULT_OPENAI_MODEL', 'ENGINES', 'FORMATS', 'Level', 'MAX_BEAM_SIZE', 'Recording',
+    'Segment', 'TASKS', 'TranscribeOptions', 'Transcriber', 'Transcript', 'Word',
+    'check_input_device', 'decode', 'export', 'export_path', 'open_transcriber', 'play', 'record',
+    'stop_playback', 'to_txt', 'transcribe_file', 'write_export',
 ]

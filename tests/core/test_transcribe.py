@@ -16,13 +16,14 @@ from core.cancel import CancelToken
 from core.errors import BadInput, Cancelled, HubUnreachable, ModelUnavailable
 from core.events import Done, Progress
 from core.transcribe import (
-    BackendCache,
     Segment,
     TranscribeOptions,
+    Transcriber,
     Transcript,
     Word,
     export,
     export_path,
+    open_transcriber,
     transcribe_file,
 )
 from tests.conftest import ROOT
@@ -31,10 +32,10 @@ HELLO_WORD = " hello"
 
 
 # ---- helpers and fixtures -----------------------------------------------------------------------
-def run(path, options=None, cache=None, cancel=None):
+def run(path, options=None, transcriber=None, cancel=None):
     """All events of one transcription, and its Transcript."""
     events = list(transcribe_file(path, options or TranscribeOptions(), cancel or CancelToken(),
-                                  cache))
+                                  transcriber))
     assert isinstance(events[-1], Done), events[-1]
     assert isinstance(events[-1].result, Transcript)
     return events, events[-1].result
@@ -55,23 +56,31 @@ def wer(ref: str, hyp: str) -> float:
     return jiwer.wer(norm(ref), norm(hyp))
 
 
+def load(options: TranscribeOptions | None = None, registry=None) -> tuple[list, Transcriber]:
+    """The events of opening the model ``options`` need, and the Transcriber."""
+    o = options or TranscribeOptions()
+    events = list(open_transcriber(registry, o.model, o.device, CancelToken(), o.engine))
+    assert isinstance(events[-1], Done) and isinstance(events[-1].result, Transcriber)
+    return events, events[-1].result
+
+
 @pytest.fixture(scope="module")
-def fw_cache():
+def fw():
     """One faster-whisper tiny.en (the bundled pack) for the module's quality tests."""
-    cache = BackendCache()
-    yield cache
-    cache.close()
+    _events, transcriber = load()
+    yield transcriber
+    transcriber.close()
 
 
 @pytest.fixture(scope="module")
-def jfk_transcript(shared_eval, fw_cache) -> Transcript:
-    return run(shared_eval / "speech" / "jfk.flac", cache=fw_cache)[1]
+def jfk_transcript(shared_eval, fw) -> Transcript:
+    return run(shared_eval / "speech" / "jfk.flac", transcriber=fw)[1]
 
 
 @pytest.fixture(scope="module")
-def jfk_with_words(shared_eval, fw_cache) -> Transcript:
+def jfk_with_words(shared_eval, fw) -> Transcript:
     return run(shared_eval / "speech" / "jfk.wav", TranscribeOptions(word_timestamps=True),
-               cache=fw_cache)[1]
+               transcriber=fw)[1]
 
 
 @pytest.fixture(scope="session")
@@ -166,8 +175,8 @@ def test_tiny_en_transcribes_jfk_with_low_wer(shared_eval, jfk_transcript):
     assert wer(reference(shared_eval, "jfk.flac"), t.text) <= 0.05, t.text
 
 
-def test_events_arrive_in_order_with_progress(shared_eval, fw_cache):
-    events, t = run(shared_eval / "speech" / "jfk.wav", cache=fw_cache)
+def test_events_arrive_in_order_with_progress(shared_eval, fw):
+    events, t = run(shared_eval / "speech" / "jfk.wav", transcriber=fw)
     segments = [e for e in events if isinstance(e, Segment)]
     assert segments == t.segments and len(segments) >= 1
     progress = [e for e in events if isinstance(e, Progress) and e.stage == "Transcribing"]
@@ -266,7 +275,7 @@ def test_json_without_word_timestamps_has_no_words(jfk_transcript):
 
 
 # ---- cancel ------------------------------------------------------------------------------------
-def test_cancel_mid_file_takes_effect_within_2_s(shared_eval, fw_cache):
+def test_cancel_mid_file_takes_effect_within_2_s(shared_eval, fw):
     """CTranslate2 cannot stop inside a 30 s window (~2.5 s of CPU on 2 cores): the window runs
     on the backend's own thread, so the generator stops at once and the thread after the window.
     The token is set from another thread, as the GUI does, while a window is being decoded;
@@ -275,7 +284,7 @@ def test_cancel_mid_file_takes_effect_within_2_s(shared_eval, fw_cache):
 
     long_file = shared_eval / "speech" / "sonnets_001-003_long.mp3"
     options = TranscribeOptions(beam_size=10, word_timestamps=True)
-    run(shared_eval / "speech" / "LJ002-0020.wav", options, cache=fw_cache)  # model loaded
+    run(shared_eval / "speech" / "LJ002-0020.wav", options, transcriber=fw)  # model loaded
     cancel = CancelToken()
     set_at: list[float] = []
 
@@ -286,7 +295,7 @@ def test_cancel_mid_file_takes_effect_within_2_s(shared_eval, fw_cache):
     segments = 0
     timer = None
     with pytest.raises(Cancelled):
-        for ev in transcribe_file(long_file, options, cancel, fw_cache):
+        for ev in transcribe_file(long_file, options, cancel, fw):
             segments += isinstance(ev, Segment)
             if timer is None and isinstance(ev, Segment):
                 # the first window's segments arrive together; the second window starts then
@@ -295,15 +304,16 @@ def test_cancel_mid_file_takes_effect_within_2_s(shared_eval, fw_cache):
     took = time.perf_counter() - set_at[0]
     assert took < 2.0, took
     assert segments <= 8  # at most the first window, not the 158 s (~27 segments)
-    backend = fw_cache.backend
+    backend = fw.backend
     assert backend.wait_idle(10)  # the whole file would keep it busy for ~15 s more
-    loads = fw_cache.loads
-    _events, t = run(shared_eval / "speech" / "jfk.wav", cache=fw_cache)  # still usable
-    assert fw_cache.loads == loads and "country" in t.text
+    assert not fw.busy and fw.alive
+    _events, t = run(shared_eval / "speech" / "jfk.wav", transcriber=fw)  # still usable
+    assert fw.backend is backend and "country" in t.text
 
 
-def test_cancel_without_a_cache_returns_at_once(shared_eval):
-    """With no cache, transcribe_file owns the model: a cancel must not wait for its window."""
+def test_cancel_without_a_transcriber_returns_at_once(shared_eval):
+    """With no Transcriber, transcribe_file owns the model: a cancel must not wait for its
+    window."""
     import threading
 
     cancel = CancelToken()
@@ -319,28 +329,29 @@ def test_cancel_without_a_cache_returns_at_once(shared_eval):
     assert time.perf_counter() - set_at[0] < 2.0
 
 
-def test_a_cancelled_job_stops_at_the_next_window_without_speech(fw_cache, tone_five_minutes):
+def test_a_cancelled_job_stops_at_the_next_window_without_speech(fw, tone_five_minutes):
     """Windows without speech yield no segment: the runner must still stop at the next window
     instead of working through the remaining minutes (~8 s here)."""
     cancel = CancelToken()
     progress = []
     with pytest.raises(Cancelled):
-        for ev in transcribe_file(tone_five_minutes, TranscribeOptions(), cancel, fw_cache):
+        for ev in transcribe_file(tone_five_minutes, TranscribeOptions(), cancel, fw):
             if isinstance(ev, Progress) and ev.stage == "Transcribing":
                 progress.append(ev)
                 cancel.cancel()
     assert progress[0].done == 0 and progress[0].total == pytest.approx(300)
-    assert fw_cache.backend.wait_idle(4)
+    assert fw.backend.wait_idle(4)
 
 
 def test_cancel_before_start_loads_nothing(shared_eval):
     cancel = CancelToken()
     cancel.cancel()
-    cache = BackendCache()
+    events = []
     with pytest.raises(Cancelled):
-        list(transcribe_file(shared_eval / "speech" / "jfk.wav", TranscribeOptions(), cancel,
-                             cache))
-    assert cache.loads == 0
+        for ev in transcribe_file(shared_eval / "speech" / "jfk.wav", TranscribeOptions(),
+                                  cancel):
+            events.append(ev)
+    assert events == []  # not even a "Loading model"
 
 
 # ---- bad input ---------------------------------------------------------------------------------
@@ -359,11 +370,12 @@ def bad_files(tmp_path) -> dict[str, Path]:
 @pytest.mark.parametrize("kind", ["corrupt", "empty", "text", "missing"])
 def test_bad_files_are_bad_input_naming_the_file(bad_files, kind):
     path = bad_files[kind]
-    cache = BackendCache()
+    events = []
     with pytest.raises(BadInput) as info:
-        list(transcribe_file(path, TranscribeOptions(), CancelToken(), cache))
+        for ev in transcribe_file(path, TranscribeOptions(), CancelToken()):
+            events.append(ev)
     assert path.name in info.value.user_message()
-    assert cache.loads == 0  # the file is checked before any model loads
+    assert events == []  # the file is checked before any model loads
 
 
 def test_options_are_validated_before_anything(tmp_path):
@@ -397,29 +409,32 @@ def test_an_unreachable_hub_model_is_a_typed_error(shared_eval):
 
 
 # ---- the model is loaded once ----------------------------------------------------------------
-def test_model_loads_once_for_several_files(shared_eval):
-    cache = BackendCache()
+def test_one_transcriber_serves_several_files(shared_eval):
+    opened, transcriber = load()
     try:
-        first, _ = run(shared_eval / "speech" / "jfk.wav", cache=cache)
-        backend = cache.backend
-        second, t = run(shared_eval / "speech" / "LJ002-0020.wav",
-                        TranscribeOptions(beam_size=2), cache=cache)  # decoding options: same model
-        assert cache.loads == 1 and cache.backend is backend
-        assert any(isinstance(e, Progress) and e.stage == "Loading model" for e in first)
-        assert not any(isinstance(e, Progress) and e.stage == "Loading model" for e in second)
+        assert any(isinstance(e, Progress) and e.stage == "Loading model" for e in opened)
+        backend = transcriber.backend
+        first, _ = run(shared_eval / "speech" / "jfk.wav", transcriber=transcriber)
+        other = TranscribeOptions(beam_size=2, language="en")  # decoding options: same model
+        assert transcriber.serves(other)
+        second, t = run(shared_eval / "speech" / "LJ002-0020.wav", other, transcriber)
+        assert transcriber.backend is backend
+        assert not any(isinstance(e, Progress) and e.stage == "Loading model"
+                       for e in first + second)
         assert t.duration == pytest.approx(1.54, abs=0.05)
     finally:
-        cache.close()
-    assert cache.backend is None
+        transcriber.close()
+    assert transcriber.backend is None and not transcriber.alive
 
 
 # ---- openai-whisper (a spawn child process) ----------------------------------------------------
 def test_openai_whisper_end_to_end_in_a_child_process(shared_eval, hello_whisper_pt):
-    cache = BackendCache()
+    opened, transcriber = load(openai_options(hello_whisper_pt))
     try:
         events, t = run(shared_eval / "speech" / "jfk.wav", openai_options(hello_whisper_pt),
-                        cache=cache)
-        child = cache.backend.process
+                        transcriber)
+        events = opened + events
+        child = transcriber.backend.process
         assert child is not None and child.is_alive() and child.pid != os.getpid()
         assert t.engine == "openai-whisper" and t.model == hello_whisper_pt.name
         assert t.duration == pytest.approx(11.0, abs=0.05) and t.language == "en"
@@ -436,54 +451,55 @@ def test_openai_whisper_end_to_end_in_a_child_process(shared_eval, hello_whisper
         # A second file: the same child and model, words this time, beam search off.
         events, t2 = run(shared_eval / "speech" / "LJ002-0020.wav",
                          openai_options(hello_whisper_pt, word_timestamps=True, beam_size=1),
-                         cache=cache)
-        assert cache.loads == 1 and cache.backend.process is child
+                         transcriber)
+        assert transcriber.backend.process is child
         assert t2.duration == pytest.approx(1.54, abs=0.05)
         words = [w for s in t2.segments for w in s.words]
         assert words and all(isinstance(w, Word) and w.word == HELLO_WORD for w in words)
         assert all(isinstance(w.start, float) and w.start <= w.end for w in words)
         json.dumps(t2.to_json())  # plain floats all the way down
     finally:
-        cache.close()
+        transcriber.close()
     assert not child.is_alive()
 
 
 def test_openai_whisper_cancel_terminates_the_child_quickly(shared_eval, hello_whisper_pt,
                                                             quiet_ten_minutes):
-    cache = BackendCache()
+    _opened, transcriber = load(openai_options(hello_whisper_pt))
     cancel = CancelToken()
     set_at = child = None
     try:
         with pytest.raises(Cancelled):
             for ev in transcribe_file(quiet_ten_minutes, openai_options(hello_whisper_pt), cancel,
-                                      cache):
+                                      transcriber):
                 if isinstance(ev, Progress) and ev.stage == "Transcribing" and ev.done > 0 \
                         and set_at is None:  # a window is done: the child is mid-file
-                    child = cache.backend.process
+                    child = transcriber.backend.process
                     cancel.cancel()
                     set_at = time.perf_counter()
         took = time.perf_counter() - set_at
         assert took < 2.0, took
         assert not child.is_alive() and child.exitcode is not None
-        # The next run starts a fresh child (and counts a second load).
-        _events, t = run(shared_eval / "speech" / "jfk.wav", openai_options(hello_whisper_pt),
-                         cache=cache)
-        assert cache.loads == 2 and cache.backend.process is not child and t.text == "hello"
+        assert not transcriber.alive and not transcriber.serves(openai_options(hello_whisper_pt))
+        # The next run starts a fresh child.
+        _events, t = run(shared_eval / "speech" / "jfk.wav", openai_options(hello_whisper_pt))
+        assert t.text == "hello"
     finally:
-        cache.close()
+        transcriber.close()
 
 
 def test_openai_whisper_cancel_while_loading(shared_eval, hello_whisper_pt):
-    cache = BackendCache()
+    import multiprocessing
+
     cancel = CancelToken()
     with pytest.raises(Cancelled):
         for ev in transcribe_file(shared_eval / "speech" / "jfk.wav",
-                                  openai_options(hello_whisper_pt), cancel, cache):
+                                  openai_options(hello_whisper_pt), cancel):
             if isinstance(ev, Progress) and ev.stage == "Loading model":
                 cancel.cancel()
                 set_at = time.perf_counter()
     assert time.perf_counter() - set_at < 2.0
-    assert cache.backend is None and cache.loads == 0
+    assert not [p for p in multiprocessing.active_children() if p.name == "openai-whisper"]
 
 
 def test_openai_whisper_model_name_offline_is_a_clear_error(shared_eval, tmp_path, monkeypatch):

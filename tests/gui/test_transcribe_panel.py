@@ -31,6 +31,8 @@ def wait_idle(qtbot, panel, timeout=120_000):
 
 def test_dropping_two_files_makes_two_rows_and_both_finish(qtbot, window, speech_wavs):
     panel = make_panel(qtbot, window)
+    loads = []
+    panel.session.loaded.connect(loads.append)
     drop(panel, speech_wavs)
     assert panel.queue.rowCount() == 2
     wait_idle(qtbot, panel)
@@ -40,7 +42,7 @@ def test_dropping_two_files_makes_two_rows_and_both_finish(qtbot, window, speech
         assert panel.queue.cellWidget(row, 3).value() == 1000
         assert item.transcript.duration > 1.0
     assert "today" in panel.items[0].transcript.text.lower()
-    assert panel.cache.loads == 1  # one model load for both files
+    assert len(loads) == 1 and loads[0] is panel.session.model  # one load for both files
     panel.queue.selectRow(1)
     assert panel.segments.rowCount() >= 1
     assert "tomorrow" in " ".join(panel.segments.item(r, 2).text().lower()
@@ -67,11 +69,15 @@ def test_export_and_edit(qtbot, window, speech_wavs, tmp_path):
     wait_idle(qtbot, panel)
     panel.queue.selectRow(0)
     panel.segments.item(0, 2).setText("Edited by hand.")
-    srt = panel.export_current("srt", str(tmp_path / "out.srt")).read_text()
+    with qtbot.waitSignal(panel.exported, timeout=10_000) as written:
+        panel.export_current("srt", str(tmp_path / "out.srt"))
+    srt = written.args[0].read_text()
     assert "Edited by hand." in srt and "-->" in srt
     window.ctx.settings.set("transcribe/export_dir", str(tmp_path / "exports"))
     (tmp_path / "exports").mkdir()
-    path = panel.export_current("vtt")
+    with qtbot.waitSignal(panel.exported, timeout=10_000) as written:
+        panel.export_current("vtt")
+    path = written.args[0]
     assert path.parent == tmp_path / "exports" and path.read_text().startswith("WEBVTT")
 
 
@@ -145,3 +151,113 @@ def test_no_microphone_says_so(qtbot, window):
     qtbot.waitUntil(lambda: panel.record_job is None, timeout=10_000)
     assert window.notify.isVisible() and "No microphone found" in window.notify.text.text()
     assert panel.record_button.text() == "● Record"
+
+
+# ---- the page keeps one loaded model (a fake engine: no weights) -----------------------------
+class FakeBackend:
+    name = "faster-whisper"
+
+    def __init__(self):
+        self.closed = False
+        self.files = 0
+
+    def transcribe(self, audio, options, cancel):
+        from core.events import Done, Progress
+        from core.transcribe import Segment
+
+        self.files += 1
+        yield Segment(0.0, 0.5, f"file {self.files}")
+        yield Progress("Transcribing", len(audio) / 16_000, len(audio) / 16_000)
+        yield Done(result="en")
+
+    def close(self, wait=True):
+        self.closed = True
+
+
+class FakeOpener:
+    """Stands in for open_transcriber: a Transcriber over a FakeBackend per call."""
+
+    def __init__(self, load_seconds=0.0):
+        self.calls = []
+        self.backends = []
+        self.load_seconds = load_seconds
+
+    def __call__(self, registry, model_id, device, cancel, engine):
+        from core.events import Done, Progress
+        from core.transcribe import Transcriber
+        from core.transcribe.types import ResolvedModel, model_key
+
+        self.calls.append((engine, model_id, device))
+        yield Progress("Loading model", 0, None, str(model_id))
+        deadline = time.monotonic() + self.load_seconds
+        while time.monotonic() < deadline:
+            cancel.raise_if_cancelled()
+            time.sleep(0.01)
+        backend = FakeBackend()
+        self.backends.append(backend)
+        yield Done(result=Transcriber(backend, ResolvedModel(engine, "/fake", "Fake"), "cpu",
+                                      model_key(engine, model_id, device)))
+
+
+def test_the_page_keeps_one_model_across_files(qtbot, window, speech_wavs):
+    opener = FakeOpener()
+    panel = make_panel(qtbot, window, opener=opener)
+    panel.add_files([str(speech_wavs[0])])
+    wait_idle(qtbot, panel)
+    first = panel.session.model
+    panel.add_files([str(speech_wavs[1])])  # a second file later: the model is still there
+    wait_idle(qtbot, panel)
+    assert [i.status for i in panel.items] == ["Done", "Done"]
+    assert len(opener.calls) == 1
+    assert panel.session.model is first and first.alive
+    assert [i.transcript.text for i in panel.items] == ["file 1", "file 2"]
+    assert opener.backends[0].files == 2
+
+
+def test_another_model_is_loaded_and_the_old_one_freed(qtbot, window, speech_wavs):
+    opener = FakeOpener()
+    panel = make_panel(qtbot, window, opener=opener)
+    panel.add_files([str(speech_wavs[0])])
+    wait_idle(qtbot, panel)
+    panel.options_box.beam.setValue(2)  # decoding option: same model
+    panel.add_files([str(speech_wavs[0])])
+    wait_idle(qtbot, panel)
+    assert len(opener.calls) == 1
+    panel.options_box.engine.setCurrentIndex(panel.options_box.engine.findData("openai-whisper"))
+    panel.add_files([str(speech_wavs[1])])
+    wait_idle(qtbot, panel)
+    assert [c[0] for c in opener.calls] == ["faster-whisper", "openai-whisper"]
+    assert opener.backends[0].closed and not opener.backends[1].closed
+    assert panel.session.model.engine == "openai-whisper"
+    panel.shutdown()
+    assert opener.backends[1].closed and panel.session.model is None
+
+
+def test_cancelling_while_the_model_loads(qtbot, window, speech_wavs):
+    opener = FakeOpener(load_seconds=30)
+    panel = make_panel(qtbot, window, opener=opener)
+    panel.add_files([str(p) for p in speech_wavs])
+    qtbot.waitUntil(lambda: panel.items[0].status == "Loading model", timeout=10_000)
+    panel.cancel_all()
+    wait_idle(qtbot, panel, timeout=10_000)
+    assert [i.status for i in panel.items] == ["Cancelled", "Cancelled"]
+    assert panel.session.model is None and len(opener.calls) == 1
+
+
+def test_a_model_that_cannot_load_fails_each_row_and_the_queue_ends(qtbot, window, speech_wavs):
+    from core.errors import ModelUnavailable
+
+    calls = []
+
+    def broken(registry, model_id, device, cancel, engine):
+        calls.append(model_id)
+        raise ModelUnavailable(f"'{model_id}' is nowhere to be found.")
+        yield  # a generator, like open_transcriber
+
+    panel = make_panel(qtbot, window, opener=broken)
+    panel.add_files([str(p) for p in speech_wavs])
+    wait_idle(qtbot, panel, timeout=10_000)
+    assert [i.status for i in panel.items] == ["Failed", "Failed"]
+    assert "nowhere to be found" in panel.queue.item(0, 2).text()
+    assert len(calls) == 2 and panel.session.model is None
+    assert not window.notify.isVisible()  # told in the rows, not twice

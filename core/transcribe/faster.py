@@ -1,0 +1,220 @@
+"""The faster-whisper backend (CTranslate2): int8 on the CPU, float16 on CUDA.
+
+Each loaded model has one long-lived worker thread (``_Runner``) that runs every transcription
+on it (a fresh thread per file would pay for a new OpenMP thread team each time). CTranslate2
+cannot be interrupted inside a 30 s window, so a job's events come through ``core.relay`` from a
+job thread that only waits for the runner: a cancel ends that thread and the job at once, and the
+runner stops at the start of the next window. The runner is not a daemon; the backend's
+``close`` lets it finish the window in flight and end.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from core.cancel import CancelToken
+from core.events import Done, Event, Progress
+from core.transcribe.audio import SAMPLE_RATE
+from core.transcribe.types import Segment, TranscribeOptions, Word
+
+MEMORY_HINT = "Pick a smaller model or free some memory."
+
+
+def is_oom(exc: BaseException) -> bool:
+    """A memory failure: the shared test, plus CTranslate2's RuntimeError("... out of memory")."""
+    from core.models.loading import is_out_of_memory
+
+    return is_out_of_memory(exc) or "out of memory" in str(exc).lower()
+
+
+class _Runner:
+    """One long-lived thread per loaded faster-whisper model runs every transcription.
+
+    It is a one-worker
+    ThreadPoolExecutor: its thread is not a daemon and the interpreter joins it at exit after the
+    window in flight (a daemon thread still inside CTranslate2 when Python finalizes aborts the
+    process with "terminate called without an active exception").
+    """
+
+    def __init__(self, name: str) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+        self._last = None
+
+    def submit(self, fn):
+        """Queue ``fn`` (it reports its own errors); returns its Future."""
+        self._last = self._pool.submit(fn)
+        return self._last
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        from concurrent.futures import wait
+
+        return self._last is None or not wait([self._last], timeout).not_done
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Let the thread finish the window in flight, then end (waits up to ``timeout`` s;
+        0: do not wait)."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        if timeout > 0:
+            self.wait_idle(timeout)
+
+
+class _StopWindow(Exception):
+    """Raised inside faster-whisper at the start of a window once the job is stopped."""
+
+
+def _segment_from_faster(seg) -> Segment:
+    words = tuple(Word(float(w.start), float(w.end), w.word, float(w.probability))
+                  for w in (seg.words or ()))
+    return Segment(float(seg.start), float(seg.end), seg.text.strip(), words)
+
+
+def typed_engine_error(exc: BaseException, engine: str) -> Exception:
+    """A failure while transcribing, as a typed error (out of memory recognised)."""
+    from core.errors import OutOfMemory, WorkbenchError
+
+    if isinstance(exc, WorkbenchError):
+        return exc
+    text = str(exc) or exc.__class__.__name__
+    if is_oom(exc):
+        return OutOfMemory(f"{engine} ran out of memory while transcribing.", hint=MEMORY_HINT)
+    return WorkbenchError(f"{engine} failed while transcribing: {exc.__class__.__name__}: {text}")
+
+
+class FasterWhisperBackend:
+    """faster-whisper (CTranslate2): int8 on CPU, float16 on CUDA."""
+
+    name = "faster-whisper"
+
+    def __init__(self, model, folder: str, device: str, compute_type: str) -> None:
+        self.model = model
+        self.folder = folder
+        self.device = device
+        self.compute_type = compute_type
+        self._runner = _Runner("faster-whisper")
+        self._job_stop = None  # the running job's stop Event (read on the runner thread)
+        self._hook_windows()
+
+    def _hook_windows(self) -> None:
+        """faster-whisper encodes each 30 s window with ``self.encode`` before decoding it:
+        wrapping that method of this one model object lets a stopped job end at the next window
+        even where a window yields no segment (silence, music), instead of at the next segment."""
+        encode = self.model.encode
+
+        def encode_unless_stopped(features):
+            stop = self._job_stop
+            if stop is not None and stop.is_set():
+                raise _StopWindow()
+            return encode(features)
+
+        self.model.encode = encode_unless_stopped
+
+    @staticmethod
+    def compute_type_for(device: str) -> str:
+        return "float16" if device == "cuda" else "int8"
+
+    @classmethod
+    def load(cls, folder: str, *, device: str = "cpu", compute_type: str | None = None,
+             cpu_threads: int | None = None, name: str | None = None,
+             cancel: CancelToken | None = None) -> Iterator[Event]:
+        """Yield Progress, then Done(result=FasterWhisperBackend)."""
+        import os
+
+        from core.errors import ModelUnavailable, OutOfMemory
+
+        cancel = cancel or CancelToken()
+        name = name or Path(folder).name
+        compute_type = compute_type or cls.compute_type_for(device)
+        yield Progress("Loading model", 0, None, name)
+        cancel.raise_if_cancelled()
+        if not (Path(folder) / "model.bin").is_file():
+            raise ModelUnavailable(f"'{name}' is not a CTranslate2 Whisper model folder (no "
+                                   "model.bin).", hint="faster-whisper needs a CTranslate2 "
+                                   "folder such as the bundled whisper-tiny.en.")
+        started = time.perf_counter()
+        from faster_whisper import WhisperModel
+
+        threads = (os.cpu_count() or 0) if cpu_threads is None else cpu_threads
+        try:
+            model = WhisperModel(folder, device=device, compute_type=compute_type,
+                                 cpu_threads=threads)
+        except (MemoryError, RuntimeError, ValueError, OSError) as exc:
+            if is_oom(exc):
+                raise OutOfMemory(f"Not enough memory to load '{name}'.",
+                                  hint=MEMORY_HINT) from exc
+            raise ModelUnavailable(f"faster-whisper cannot load '{name}': {exc}") from exc
+        cancel.raise_if_cancelled()
+        yield Progress("Loading model", 1, 1, name)
+        yield Done(result=cls(model, folder, device, compute_type),
+                   summary=f"Loaded {name} in {time.perf_counter() - started:.1f} s on "
+                           f"{device.upper()}.")
+
+    @property
+    def alive(self) -> bool:
+        return True
+
+    def close(self, wait: bool = True) -> None:
+        self._runner.close(10.0 if wait else 0.0)
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Wait until the last transcription has stopped on the runner thread (after a cancel
+        it finishes the 30 s window in flight). True when idle."""
+        return self._runner.wait_idle(timeout)
+
+    def transcribe(self, audio, options: TranscribeOptions, cancel: CancelToken
+                   ) -> Iterator[Event]:
+        """Segment and Progress events as windows are decoded, then Done(result=language).
+
+        The windows run on the model's runner thread; ``core.relay`` carries their events to
+        this generator from a job thread that waits for them and stops waiting at once on a
+        cancel (the runner then stops at the start of the next window)."""
+        import threading
+        from concurrent.futures import TimeoutError as FutureTimeout
+
+        from core.errors import Cancelled
+        from core.relay import relay
+
+        duration = len(audio) / SAMPLE_RATE
+        stop = threading.Event()
+        kwargs = dict(language=options.language, task=options.task, beam_size=options.beam_size,
+                      word_timestamps=options.word_timestamps, vad_filter=options.vad_filter,
+                      initial_prompt=options.initial_prompt or None)
+
+        def windows(emit) -> str | None:  # on the runner thread
+            if stop.is_set():  # cancelled before this job reached the runner
+                return None
+            self._job_stop = stop
+            try:
+                segments, info = self.model.transcribe(audio, **kwargs)
+                for raw in segments:
+                    seg = _segment_from_faster(raw)
+                    emit(seg)
+                    emit(Progress("Transcribing", min(seg.end, duration), duration))
+                    if stop.is_set():  # the next window is never started
+                        segments.close()
+                        break
+                return info.language
+            except _StopWindow:
+                return None
+            finally:
+                self._job_stop = None
+
+        def work(emit) -> str | None:  # on the relay's thread: waits for the runner
+            future = self._runner.submit(lambda: windows(emit))
+            while True:
+                try:
+                    return future.result(timeout=0.1)
+                except FutureTimeout:
+                    if cancel.cancelled:
+                        raise Cancelled() from None
+                except Exception as exc:
+                    raise typed_engine_error(exc, self.name) from exc
+
+        try:
+            language = yield from relay(work, cancel, name="faster-whisper job")
+        finally:  # cancelled, failed, finished, or the consumer left: the runner stops
+            stop.set()
+        cancel.raise_if_cancelled()
+        yield Done(result=language or options.language)

@@ -1,0 +1,46 @@
+"""The page's small jobs: reading a file's audio for playback, writing an export, listing a
+dropped folder. Each is a job factory (cancel token -> events ending with Done)."""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from core.events import Done
+
+if TYPE_CHECKING:
+    from core.cancel import CancelToken
+    from core.events import Event
+    from core.transcribe import Transcript
+
+Factory = Callable[["CancelToken"], Iterator["Event"]]
+
+
+def decode_job(path: str) -> Factory:
+    def run(cancel):
+        from core.transcribe import decode
+
+        yield Done(result=decode(path))
+
+    return run
+
+
+def export_job(transcript: Transcript, fmt: str, path: str) -> Factory:
+    def run(cancel):
+        from core.transcribe import write_export
+
+        yield Done(result=write_export(transcript, fmt, path))
+
+    return run
+
+
+def list_audio_job(folder: str) -> Factory:
+    """Done(result=the folder's audio files, sorted)."""
+
+    def run(cancel):
+        from core.transcribe import AUDIO_SUFFIXES
+
+        yield Done(result=sorted(str(f) for f in Path(folder).iterdir()
+                                 if f.suffix.lower() in AUDIO_SUFFIXES))
+
+    return run

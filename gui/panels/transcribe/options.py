@@ -1,0 +1,134 @@
+"""The options box: engine, model, language, task, beam size, word timestamps, VAD and prompt;
+saved in the settings and turned into TranscribeOptions (whose defaults it shows)."""
+from __future__ import annotations
+
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QSpinBox,
+)
+
+from core.models.registry import Format, ModelEntry, Task
+from core.transcribe import DEFAULT_FASTER_MODEL, MAX_BEAM_SIZE, TranscribeOptions
+
+ENGINE_LABELS = {"faster-whisper": "faster-whisper (CTranslate2)",
+                 "openai-whisper": "openai-whisper"}
+TASK_LABELS = {"transcribe": "Transcribe", "translate": "Translate to English"}
+LANGUAGES = [("Detect", None), ("English", "en"), ("French", "fr"), ("German", "de"),
+             ("Spanish", "es"), ("Italian", "it"), ("Portuguese", "pt"), ("Dutch", "nl"),
+             ("Polish", "pl"), ("Russian", "ru"), ("Ukrainian", "uk"), ("Chinese", "zh"),
+             ("Japanese", "ja"), ("Korean", "ko"), ("Arabic", "ar"), ("Hindi", "hi"),
+             ("Turkish", "tr")]
+OPENAI_NAMES = ("tiny.en", "base.en", "small.en", "medium.en", "tiny", "base", "small", "medium",
+                "large-v3", "turbo")
+DOWNLOAD = "  (download)"
+
+
+def _flag(value) -> bool:
+    return value in (True, "true")
+
+
+class OptionsBox(QGroupBox):
+    def __init__(self, settings) -> None:
+        super().__init__("Options")
+        self.settings = settings
+        self.model_entries: list[ModelEntry] = []
+        defaults = TranscribeOptions()
+        self.engine = QComboBox()
+        for engine, label in ENGINE_LABELS.items():
+            self.engine.addItem(label, engine)
+        self.model = QComboBox()
+        self.model.setMinimumWidth(200)
+        self.language = QComboBox()
+        for label, code in LANGUAGES:
+            self.language.addItem(label, code)
+        self.task = QComboBox()
+        for task, label in TASK_LABELS.items():
+            self.task.addItem(label, task)
+        self.beam = QSpinBox(minimum=1, maximum=MAX_BEAM_SIZE, value=defaults.beam_size)
+        self.words = QCheckBox("Word timestamps")
+        self.vad = QCheckBox("Skip silence (VAD)")
+        self.prompt = QLineEdit(placeholderText="Initial prompt: names, spellings, style…")
+        form = QFormLayout(self)
+        row1 = QHBoxLayout()
+        row1.addWidget(self.engine)
+        row1.addWidget(QLabel("Model"))
+        row1.addWidget(self.model, 1)
+        form.addRow("Engine", row1)
+        row2 = QHBoxLayout()
+        row2.addWidget(self.language)
+        row2.addWidget(QLabel("Task"))
+        row2.addWidget(self.task)
+        row2.addWidget(QLabel("Beam size"))
+        row2.addWidget(self.beam)
+        row2.addWidget(self.words)
+        row2.addWidget(self.vad)
+        row2.addStretch(1)
+        form.addRow("Language", row2)
+        form.addRow("Prompt", self.prompt)
+        self.engine.currentIndexChanged.connect(self.fill_models)
+        self.restore()
+        self.fill_models()
+
+    def restore(self) -> None:
+        s, d = self.settings, TranscribeOptions()
+        self.engine.setCurrentIndex(max(0, self.engine.findData(s.get("transcribe/engine",
+                                                                       d.engine))))
+        self.language.setCurrentIndex(max(0, self.language.findData(s.get("transcribe/language"))))
+        self.beam.setValue(int(s.get("transcribe/beam", d.beam_size) or d.beam_size))
+        self.words.setChecked(_flag(s.get("transcribe/words", d.word_timestamps)))
+        self.vad.setChecked(_flag(s.get("transcribe/vad", d.vad_filter)))
+
+    def save(self) -> None:
+        s = self.settings
+        s.set("transcribe/engine", self.engine.currentData())
+        s.set("transcribe/model", self.model.currentData() or self.model.currentText())
+        s.set("transcribe/language", self.language.currentData() or "")
+        s.set("transcribe/beam", self.beam.value())
+        s.set("transcribe/words", "true" if self.words.isChecked() else "false")
+        s.set("transcribe/vad", "true" if self.vad.isChecked() else "false")
+
+    def set_models(self, entries: list[ModelEntry]) -> None:
+        self.model_entries = [e for e in entries if e.task is Task.SPEECH_RECOGNITION]
+        self.fill_models()
+
+    def fill_models(self) -> None:
+        engine = self.engine.currentData()
+        saved = self.settings.get("transcribe/model", "")
+        self.model.blockSignals(True)
+        self.model.clear()
+        if engine == "faster-whisper":
+            self.model.setEditable(False)
+            entries = [e for e in self.model_entries if e.format is Format.CT2]
+            if not entries:
+                self.model.addItem("Whisper tiny.en", DEFAULT_FASTER_MODEL)
+            for e in entries:
+                self.model.addItem(e.name + ("" if e.load_path else DOWNLOAD), e.id)
+        else:
+            self.model.setEditable(True)
+            for e in self.model_entries:
+                if e.format is Format.WHISPER_PT and e.path:
+                    self.model.addItem(e.name, e.path)
+            for name in OPENAI_NAMES:
+                self.model.addItem(f"{name}{DOWNLOAD}", name)
+        idx = self.model.findData(saved)
+        self.model.setCurrentIndex(max(0, idx))
+        self.model.blockSignals(False)
+
+    def options(self, device: str) -> TranscribeOptions:
+        model = self.model.currentData()
+        if self.model.isEditable():
+            typed = self.model.currentText().replace(DOWNLOAD.strip(), "").strip()
+            if typed and self.model.findText(self.model.currentText()) < 0:
+                model = typed
+        return TranscribeOptions(
+            engine=self.engine.currentData(), model=model or None,
+            language=self.language.currentData(), task=self.task.currentData(),
+            beam_size=self.beam.value(), word_timestamps=self.words.isChecked(),
+            vad_filter=self.vad.isChecked(), initial_prompt=self.prompt.text().strip() or None,
+            device=device)
