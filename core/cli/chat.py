@@ -4,13 +4,13 @@ from __future__ import annotations
 import argparse
 from typing import TextIO
 
+from core.cli import add_device_option
 from core.cli.drive import drive
 from core.errors import BadInput
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     from core.chat import GenerationSettings
-    from core.device import DevicePreference
 
     d = GenerationSettings()  # the defaults live there once
     chat = sub.add_parser("chat", help="stream a reply from a local language model")
@@ -28,8 +28,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     chat.add_argument("--seed", type=int, default=d.seed)
     chat.add_argument("--num-beams", type=int, metavar="N",
                       help="beam search with N beams (no streaming); default: no beam search")
-    chat.add_argument("--device", default=DevicePreference.AUTO.value,
-                      choices=[p.value for p in DevicePreference])
+    add_device_option(chat)
     chat.set_defaults(handler=run)
 
 

@@ -5,13 +5,13 @@ import argparse
 import json
 from typing import TextIO
 
+from core.cli import add_device_option
 from core.cli.drive import drive
 from core.errors import BadInput
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     from core.classify import BATCH_SIZE, FILL_TOP_K
-    from core.device import DevicePreference
 
     cl = sub.add_parser("classify", help="classify texts (sentiment by default) or fill a [MASK]")
     cl.add_argument("texts", nargs="*", metavar="TEXT", help="texts to classify")
@@ -23,8 +23,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     cl.add_argument("--batch-size", type=int, default=BATCH_SIZE, help="default: %(default)s")
     cl.add_argument("--top-k", type=int, default=FILL_TOP_K,
                     help="fill-mask models: candidates per mask (default: %(default)s)")
-    cl.add_argument("--device", default=DevicePreference.AUTO.value,
-                    choices=[p.value for p in DevicePreference])
+    add_device_option(cl)
     cl.set_defaults(handler=run)
 
 

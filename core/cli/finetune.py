@@ -9,8 +9,8 @@ from dataclasses import MISSING, fields, replace
 from pathlib import Path
 from typing import TextIO
 
+from core.cli import add_device_option
 from core.cli.drive import drive
-from core.device import DevicePreference
 from core.errors import BadInput
 
 # what a person types on a command line for characters a shell makes awkward
@@ -78,7 +78,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                     help="continue the stopped run called --output, with its saved settings")
     ft.add_argument("--export-script", metavar="DIR",
                     help="write an equivalent accelerate launch script to DIR instead of training")
-    ft.add_argument("--device", default=d["device"], choices=[p.value for p in DevicePreference])
+    add_device_option(ft)
     ft.set_defaults(handler=run)
 
 

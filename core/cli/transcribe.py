@@ -4,8 +4,8 @@ from __future__ import annotations
 import argparse
 from typing import TextIO
 
+from core.cli import add_device_option
 from core.cli.drive import drive
-from core.device import DevicePreference
 from core.errors import Cancelled, WorkbenchError
 from core.transcribe import (
     DEFAULT_FASTER_MODEL,
@@ -36,7 +36,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     tr.add_argument("--format", default=DEFAULT_FORMAT, choices=list(FORMATS))
     tr.add_argument("--output-dir", metavar="D",
                     help="write <stem>.<format> files there (default: print to stdout)")
-    tr.add_argument("--device", default=d.device, choices=[p.value for p in DevicePreference])
+    add_device_option(tr)
     tr.set_defaults(handler=run)
 
 

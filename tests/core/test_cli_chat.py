@@ -38,5 +38,5 @@ def test_device_choices_are_the_device_preferences():
     parser = chat_parser()
     chat = parser._subparsers._group_actions[0].choices["chat"]
     [device] = [a for a in chat._actions if a.dest == "device"]
-    assert device.choices == [p.value for p in DevicePreference]
+    assert list(device.choices) == [p.value for p in DevicePreference]
     assert device.default == DevicePreference.AUTO.value

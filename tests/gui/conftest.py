@@ -14,7 +14,20 @@ def window(qtbot, home):
     yield win
     if not win._closed:  # pytest-qt closes its widgets first; a close waits for the jobs
         win.close()
-    qtbot.waitUntil(lambda: win._closed, timeout=30_000)
+    try:
+        qtbot.waitUntil(lambda: win._closed, timeout=30_000)
+    except Exception:
+        import sys
+        import threading
+        import traceback
+
+        print("window still open; jobs:", [(j.name, j.is_running(), j.cancel_token.cancelled)
+                                           for j in win.runner.active_jobs()], file=sys.stderr)
+        frames = sys._current_frames()
+        for t in threading.enumerate():
+            print(f"--- thread {t.name}", file=sys.stderr)
+            traceback.print_stack(frames.get(t.ident), file=sys.stderr)
+        raise
     assert not [j.name for j in win.runner.active_jobs() if j.is_running()]
 
 

@@ -21,13 +21,14 @@ from core.device import DevicePreference
 from core.errors import BadInput
 from core.events import Done, Event, Progress
 from core.transcribe import AUDIO_SUFFIXES, Segment, TranscribeOptions, to_txt
-from gui.panels.transcribe.engine import ModelSlot, file_job, transcriber_opener
+from gui.panels.transcribe.engine import file_job, transcriber_opener
 from gui.panels.transcribe.jobs import export_job, list_audio_job
 from gui.panels.transcribe.options import OptionsBox
 from gui.panels.transcribe.playback import Player
 from gui.panels.transcribe.queue import QueueItem, QueueTable
 from gui.panels.transcribe.record import RecordControls
 from gui.panels.transcribe.viewer import TranscriptViewer
+from gui.widgets.model_session import ModelSession
 
 
 class TranscribePanel(QWidget):
@@ -43,7 +44,8 @@ class TranscribePanel(QWidget):
         self.items: list[QueueItem] = []
         self.current: QueueItem | None = None
         self.loading_for: QueueItem | None = None  # the item whose model is loading
-        self.session = ModelSlot(ctx, transcriber_opener(ctx.registry, opener), parent=self)
+        self.session = ModelSession(ctx, transcriber_opener(ctx.registry, opener), notify=False,
+                                    parent=self)
         self.session.progress.connect(self._on_load_progress)
         self.session.failed.connect(lambda exc: self._on_failed(self.loading_for, exc))
         self.session.cancelled.connect(lambda: self._on_cancelled(self.loading_for))
