@@ -4,15 +4,18 @@ from PySide6.QtCore import QThread
 
 @pytest.fixture()
 def window(qtbot, home):
-    """The real main window over an empty app home. After the test: closed, no thread left."""
+    """The real main window over an empty app home. After the test: closed, no thread left.
+
+    Not handed to qtbot.addWidget: pytest-qt would close it and then deleteLater() it even while
+    the close is put off for running jobs, destroying the runner under them. The fixture closes
+    it, waits for the jobs to end (as quitting the app does), and only then deletes it."""
     from gui.window import MainWindow
 
     win = MainWindow(home)
-    qtbot.addWidget(win)
     win.show()
     qtbot.waitUntil(lambda: win._painted, timeout=5000)
     yield win
-    if not win._closed:  # pytest-qt closes its widgets first; a close waits for the jobs
+    if not win._closed:
         win.close()
     try:
         qtbot.waitUntil(lambda: win._closed, timeout=30_000)
@@ -29,6 +32,8 @@ def window(qtbot, home):
             traceback.print_stack(frames.get(t.ident), file=sys.stderr)
         raise
     assert not [j.name for j in win.runner.active_jobs() if j.is_running()]
+    win.deleteLater()
+    qtbot.wait(10)
 
 
 @pytest.fixture()

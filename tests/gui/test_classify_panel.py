@@ -226,6 +226,7 @@ def test_a_text_and_a_file_never_run_on_the_model_at_once(qtbot, window, tiny_cl
     assert open_and_wait(qtbot, panel, src)
     panel.batch_size.setValue(1)
     panel.input.setPlainText("a text typed while the file runs")
+    qtbot.waitUntil(panel.run_button.isEnabled, timeout=20_000)  # no load or read still running
     # a file runs: the text waits (button off; Ctrl+Enter, which skips the button, is refused)
     with qtbot.waitSignal(panel.batch_finished, timeout=60_000):
         panel.run_button.click()
