@@ -1,6 +1,6 @@
-"""The one reader of user text files: plain text, CSV/TSV tables and JSON lines, with encoding
-detection. Classify, Fine-tune and Chat's attachments all read files through it, so they accept
-and refuse the same files with the same messages."""
+"""The one reader of user text files: plain text and CSV/TSV tables, with encoding detection.
+Classify and Fine-tune read their files through it, so they accept and refuse the same files with
+the same messages (Fine-tune parses JSON lines from the text it returns)."""
 from __future__ import annotations
 
 import csv
