@@ -300,3 +300,28 @@ def test_cli_chat_on_llama_cpp(home):
     beam = subprocess.run([sys.executable, "main.py", "chat", "hi", "--num-beams", "2"],
                           cwd=ROOT, capture_output=True, text=True, env=env, timeout=120)
     assert beam.returncode == 1 and "Beam search needs the transformers engine" in beam.stderr
+
+
+def test_old_turns_go_when_the_conversation_outgrows_the_context(registry):
+    from core.chat import Truncated
+
+    engine = opened(registry, max_context=256)
+    try:
+        turn = "the quick brown fox jumps over the lazy dog " * 3
+        messages = []
+        for i in range(8):
+            messages += [{"role": "user", "content": f"turn {i} {turn}"},
+                         {"role": "assistant", "content": turn}]
+        messages.append({"role": "user", "content": "last question"})
+        request = ChatRequest(tuple(messages), system_prompt="SYSTEM RULES",
+                              settings=GenerationSettings(decoding="greedy", max_new_tokens=32))
+        ids, dropped = engine.build_prompt(request)
+        assert dropped >= 2 and dropped % 2 == 0 and len(ids) <= 256 - 32
+        text = engine.llama.detokenize(ids, special=True).decode()
+        assert text.startswith("<|im_start|>system\nSYSTEM RULES")
+        assert "turn 0 " not in text and "last question" in text
+        events, _ = run(engine, request)
+        notice = [e for e in events if isinstance(e, Truncated)]
+        assert len(notice) == 1 and notice[0].dropped_messages == dropped
+    finally:
+        engine.close()
