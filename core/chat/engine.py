@@ -1,7 +1,8 @@
 """Chat engine: a causal LM behind a chat template, streaming tokens as typed events.
 
-``open_chat(registry, model_id, device, cancel)`` resolves a registry id and loads it through
-``ChatEngine.load`` (core/models/loading.py underneath): Progress, then Done(engine).
+``open_chat(registry, model_id, device, cancel, engine="auto")`` resolves a registry id and loads
+it through ``ChatEngine.load`` (core/models/loading.py underneath), or, for a GGUF file, through
+``LlamaEngine.load`` (llama.py, llama.cpp): Progress, then Done(engine).
 ``engine.stream(request, cancel)`` yields Truncated (when old turns had to go), Token events as
 text arrives, and Done(ReplyStats). Stop is cooperative: a StoppingCriteria checks the cancel token
 between decoding steps, so generation ends within one step and the partial reply is kept. Replies
@@ -15,7 +16,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -75,11 +76,27 @@ class LoadedInfo:
     seconds: float
     context: int
     has_chat_template: bool
+    engine: str = "transformers"
+    quantization: str = ""  # GGUF files: Q4_1, Q8_0, F16...
+    size_bytes: int | None = None  # GGUF files: the file's size
+
+    def line(self) -> str:
+        """The engine, quantisation, size, device and context: "llama.cpp · Q4_1 · 98 MB · CPU ·
+        context 8192"."""
+        parts = [self.engine]
+        if self.quantization:
+            parts.append(self.quantization)
+        if self.size_bytes:
+            parts.append(f"{self.size_bytes / 1e6:,.0f} MB")
+        parts += [self.device.split(":")[0].upper(), f"context {self.context}"]
+        return " · ".join(parts)
 
 
 class ChatEngine:
     """A loaded causal LM. Its lock lets one reply run at a time, whoever asks; ``close()`` ends
     a reply in progress at its next step and stops the generation thread."""
+
+    engine = "transformers"
 
     def __init__(self, model, tokenizer, info: LoadedInfo) -> None:
         self.model = model
@@ -311,20 +328,51 @@ class ChatEngine:
                                      cancel.cancelled))
 
 
-def open_chat(registry, model_id: str | None, device: str, cancel: CancelToken) -> Iterator[Event]:
-    """Resolve a registry id (converting a GGUF or downloading a Hub id first when needed) and
-    load it for chat on ``device`` (auto, cpu or cuda). Yields Progress, then Done(ChatEngine)."""
-    from core.device import choose_device
-    from core.models.convert import prepared
-    from core.models.registry import Task
+ENGINES = ("auto", "llama.cpp", "transformers")
 
-    device = choose_device(device).torch_device
+
+def open_chat(registry, model_id: str | None, device: str, cancel: CancelToken,
+              engine: str = "auto", max_context: int | None = None) -> Iterator[Event]:
+    """Resolve a registry id and load it for chat on ``device`` (auto, cpu or cuda). Yields
+    Progress, then Done(engine).
+
+    A GGUF entry chats on llama.cpp (LlamaEngine) as it is when ``engine`` is auto or llama.cpp;
+    folders, LoRA adapters and fine-tune runs chat on transformers (ChatEngine), and so does a GGUF
+    with ``engine="transformers"`` (converted to safetensors once, first). A Hub id is downloaded
+    first. ``max_context`` caps the context length the model declares."""
+    from core.device import DevicePreference, choose_device
+    from core.errors import DeviceUnavailable
+    from core.models.convert import prepared
+    from core.models.registry import Format, Task
+
+    if engine not in ENGINES:
+        raise BadInput(f"Unknown chat engine '{engine}'.", hint=f"Use {', '.join(ENGINES)}.")
+    if max_context is not None and max_context < 16:
+        raise BadInput("The context cap must be at least 16 tokens.")
     entry = registry.get(model_id or DEFAULT_CHAT_MODEL, task=Task.TEXT_GENERATION)
     if entry.task is not Task.TEXT_GENERATION:
         raise BadInput(f"'{entry.name}' is a {entry.task.value} model, not a chat model.",
                        hint="Pick a text-generation model.")
+    if entry.format is Format.GGUF and engine != "transformers":
+        from core.chat.llama import LlamaEngine
+
+        try:
+            preference = DevicePreference(device).value
+        except ValueError:
+            raise DeviceUnavailable(f"Unknown device '{device}'.",
+                                    hint="Choose auto, cpu or cuda.") from None
+        if not entry.path:
+            raise ModelUnavailable(f"The GGUF file of '{entry.name}' is missing.")
+        yield from LlamaEngine.load(entry.path, name=entry.name, device=preference,
+                                    cancel=cancel, max_context=max_context)
+        return
+    if engine == "llama.cpp":
+        raise BadInput(f"'{entry.name}' is not a GGUF file: llama.cpp chats with GGUF models.",
+                       hint="Use the auto or transformers engine for it.")
+    device = choose_device(device).torch_device
     ready = yield from prepared(registry, entry, cancel)
     cancel.raise_if_cancelled()
-    yield from ChatEngine.load(ready.load_path, name=entry.name, device=device, cancel=cancel)
-
-
+    for ev in ChatEngine.load(ready.load_path, name=entry.name, device=device, cancel=cancel):
+        if isinstance(ev, Done) and max_context and ev.result.info.context > max_context:
+            ev.result.info = replace(ev.result.info, context=max_context)
+        yield ev

@@ -10,7 +10,7 @@ from core.errors import BadInput
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from core.chat import GenerationSettings
+    from core.chat import ENGINES, GenerationSettings
 
     d = GenerationSettings()  # the defaults live there once
     chat = sub.add_parser("chat", help="stream a reply from a local language model")
@@ -27,7 +27,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                       help="default: %(default)s")
     chat.add_argument("--seed", type=int, default=d.seed)
     chat.add_argument("--num-beams", type=int, metavar="N",
-                      help="beam search with N beams (no streaming); default: no beam search")
+                      help="beam search with N beams (no streaming; transformers engine only); "
+                      "default: no beam search")
+    chat.add_argument("--engine", choices=ENGINES, default=ENGINES[0],
+                      help="auto: GGUF files on llama.cpp, other models on transformers "
+                      "(default: %(default)s)")
+    chat.add_argument("--context", type=int, metavar="N",
+                      help="cap the context length the model declares at N tokens")
     add_device_option(chat)
     chat.set_defaults(handler=run)
 
@@ -52,7 +58,9 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     request.validate()
     from core.models.registry import Registry
 
-    engine = drive(lambda c: open_chat(Registry(), args.model, args.device, c), err)
+    engine = drive(lambda c: open_chat(Registry(), args.model, args.device, c, engine=args.engine,
+                                       max_context=args.context), err)
+    print(f"{engine.info.name}: {engine.info.line()}", file=err)
     stats = None
 
     def stream(cancel):

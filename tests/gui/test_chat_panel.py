@@ -240,3 +240,33 @@ def test_quitting_mid_reply_saves_what_was_shown(qtbot, home):
     reply = store.messages(conv.id)[-1]
     assert reply.role == "assistant" and reply.content.startswith("#1  w0 w1 w2 w3 w4 w5")
     store.close()
+
+
+def test_a_gguf_model_streams_on_llama_cpp(qtbot, window, tiny_chat_dir):
+    """The real SmolLM2 GGUF through the default loader: llama.cpp, no conversion, the engine
+    in the loaded line, and beam search disabled with the reason (enabled again for a model
+    that runs on transformers)."""
+    from core.chat import DEFAULT_CHAT_MODEL
+    from gui.panels.chat import ChatPanel
+
+    folder = window.ctx.registry.add_local(tiny_chat_dir)
+    panel = ChatPanel(window.ctx)
+    qtbot.addWidget(panel)
+    panel.model_box.set_entries(window.ctx.registry.entries())
+    panel.model_box.select(DEFAULT_CHAT_MODEL)
+    box = panel.settings_box
+    assert not box.beam_allowed and "transformers" in box.decoding.toolTip()
+    box.decoding.setCurrentIndex(box.decoding.findData("greedy"))
+    box.max_new.setValue(16)
+    box.system.setPlainText("You are a helpful assistant.")
+    stats = send_and_wait(qtbot, panel, "What is the capital of France?", timeout=60_000)
+    assert stats.tokens > 0 and "Paris" in stats.text
+    assert panel.views[-1].text == stats.text
+    status = panel.model_status.text()
+    assert "llama.cpp · Q4_1 · 98 MB · CPU · context 8192" in status, status
+    assert not box.beam_allowed
+    assert not window.ctx.registry.home.converted.exists() or not any(
+        window.ctx.registry.home.converted.iterdir())  # nothing was converted
+    panel.model_box.select(folder.id)  # a folder model runs on transformers: beam is back
+    assert box.beam_allowed and box.decoding.toolTip() == ""
+    panel.shutdown()

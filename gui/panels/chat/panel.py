@@ -1,7 +1,6 @@
 """The Chat page: conversations with a local language model, streamed token by token."""
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
@@ -16,7 +15,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.cancel import CancelToken
 from core.chat import (
     DEFAULT_CHAT_MODEL,
     ChatRequest,
@@ -26,9 +24,9 @@ from core.chat import (
     title_from,
 )
 from core.errors import BadInput
-from core.events import Event
-from core.models.registry import Task
+from core.models.registry import Format, Task
 from gui.context import AppContext
+from gui.panels.chat.loaded import EngineLoader, default_loader, describe_engine, runs_on_llama
 from gui.panels.chat.reply import ReplyStream
 from gui.panels.chat.settings_box import SettingsBox
 from gui.panels.chat.sidebar import ChatList, ask_export_path, ask_title, confirm_delete, write_export
@@ -36,24 +34,6 @@ from gui.widgets.composer import ComposeBar
 from gui.widgets.model_box import ModelBox
 from gui.widgets.model_session import ModelSession
 from gui.widgets.transcript import Transcript
-
-EngineLoader = Callable[[str, str, CancelToken], Iterator[Event]]
-
-
-def default_loader(ctx: AppContext) -> EngineLoader:
-    def load(model_id: str, device: str, cancel: CancelToken) -> Iterator[Event]:
-        from core.chat import open_chat
-
-        return open_chat(ctx.registry, model_id, device, cancel)
-
-    return load
-
-
-def describe_engine(engine) -> str:
-    info = engine.info
-    return (f"{info.name} · loaded in {info.seconds:.1f} s · "
-            f"{info.device.split(':')[0].upper()} · context {info.context}"
-            + ("" if info.has_chat_template else " · no chat template: plain completion"))
 
 
 class ChatPanel(QWidget):
@@ -141,6 +121,9 @@ class ChatPanel(QWidget):
         self.model_box.picked.connect(self._on_model_picked)
         self.session.loading.connect(self._update_buttons)
         self.session.idle.connect(self._update_buttons)
+        self.session.loaded.connect(self._sync_beam)
+        self.model_box.picked.connect(self._sync_beam)
+        self.model_box.listed.connect(self._sync_beam)
         QShortcut(QKeySequence("Ctrl+N"), self, self.new_chat)
         QShortcut(QKeySequence("Escape"), self, self.stop)
 
@@ -148,6 +131,7 @@ class ChatPanel(QWidget):
         if self.chat_list.count():
             self.chat_list.setCurrentRow(0)
         self._update_buttons()
+        self._sync_beam()
 
     @property
     def views(self):
@@ -161,6 +145,17 @@ class ChatPanel(QWidget):
     def select_model(self, model_id: str) -> None:
         """Pick a model by registry id (e.g. a run the Fine-tune page just finished)."""
         self.model_box.select(model_id)
+
+    def _sync_beam(self, *_args) -> None:
+        """Beam search only for a model that runs on transformers: the loaded one says which
+        engine it runs on; a picked one not loaded yet runs on llama.cpp when it is a GGUF."""
+        model_id = self.model_box.current_id()
+        if self.session.model is not None and self.session.model_id == model_id:
+            llama = runs_on_llama(self.session.model)
+        else:
+            entry = next((e for e in self.model_box.entries if e.id == model_id), None)
+            llama = entry is not None and entry.format is Format.GGUF
+        self.settings_box.set_beam_allowed(not llama)
 
     def _on_model_picked(self, model_id: str) -> None:
         if self.conversation is not None:

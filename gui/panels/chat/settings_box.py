@@ -14,7 +14,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.chat import GenerationSettings
+from core.chat import BEAM_REFUSED, GenerationSettings
+
+BEAM_TIP = BEAM_REFUSED + " This model runs on llama.cpp."
 
 
 class SettingsBox(QWidget):
@@ -73,6 +75,23 @@ class SettingsBox(QWidget):
         self.beams.setEnabled(mode == "beam")
         self.beam_note.setVisible(mode == "beam")
 
+    def set_beam_allowed(self, allowed: bool) -> None:
+        """Beam search is a transformers feature: for a llama.cpp model the choice is disabled,
+        with a tooltip saying why (a chat set to beam search falls back to greedy)."""
+        idx = self.decoding.findData("beam")
+        item = self.decoding.model().item(idx)
+        if item.isEnabled() == allowed:
+            return
+        item.setEnabled(allowed)
+        self.decoding.setItemData(idx, None if allowed else BEAM_TIP, Qt.ToolTipRole)
+        self.decoding.setToolTip("" if allowed else BEAM_TIP)
+        if not allowed and self.decoding.currentData() == "beam":
+            self.decoding.setCurrentIndex(self.decoding.findData("greedy"))
+
+    @property
+    def beam_allowed(self) -> bool:
+        return self.decoding.model().item(self.decoding.findData("beam")).isEnabled()
+
     def values(self) -> GenerationSettings:
         return GenerationSettings(
             decoding=self.decoding.currentData(), temperature=self.temperature.value(),
@@ -87,7 +106,8 @@ class SettingsBox(QWidget):
         for w in widgets:
             w.blockSignals(True)
         self.system.setPlainText(system_prompt)
-        self.decoding.setCurrentIndex(max(0, self.decoding.findData(s.decoding)))
+        decoding = s.decoding if s.decoding != "beam" or self.beam_allowed else "greedy"
+        self.decoding.setCurrentIndex(max(0, self.decoding.findData(decoding)))
         self.temperature.setValue(s.temperature)
         self.top_p.setValue(s.top_p)
         self.top_k.setValue(s.top_k)
