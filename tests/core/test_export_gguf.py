@@ -275,6 +275,18 @@ def test_add_gguf_registers_it_with_quantisation_and_context(tmp_path):
     assert list(registry.home.converted.iterdir()) == []  # nothing converted
 
 
+def test_a_folder_holding_a_gguf_is_a_chat_model(tmp_path, exports):
+    _, out, _ = exports
+    registry = Registry(AppHome(tmp_path / "home"), scan_hf_cache=False)
+    folder = tmp_path / "downloads"
+    folder.mkdir()
+    (folder / "tiny.gguf").symlink_to(out["q8_0"].path)
+    entry = registry.add_local(folder)
+    assert (entry.format, entry.task) == (Format.GGUF, Task.TEXT_GENERATION)
+    assert entry.note == "GGUF Q8_0 · context 256"
+    assert entry.id in {e.id for e in registry.entries(Task.TEXT_GENERATION)}
+
+
 def test_add_corrupt_gguf_is_refused(tmp_path, exports):
     _, out, _ = exports
     registry = Registry(AppHome(tmp_path / "home"), scan_hf_cache=False)
