@@ -17,38 +17,14 @@ from core.events import Done, Progress
 from core.models import Format, Registry, Source, Task, export_gguf, gguf_info
 from core.paths import AppHome
 from tests.conftest import ROOT, TINY_CHAT_TEMPLATE
-from tests.tiny_models import CORPUS, tiny_tokenizer
+from tests.tiny_models import CORPUS, tiny_llama
 
 HELD_TEXT = " ".join(dict.fromkeys(CORPUS))  # the five sentences, once each
 
 
-def _tiny_llama(folder: Path) -> Path:
-    """A 2-layer Llama (grouped-query attention, untied output) with the tiny byte-level BPE
-    tokenizer and a chat template; weights drawn wide (sharp logits, so greedy choices do not
-    hinge on rounding) and rounded to float16, so the f16 export holds them exactly."""
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    tok = tiny_tokenizer()
-    tok.chat_template = TINY_CHAT_TEMPLATE
-    tok.save_pretrained(folder)
-    torch.manual_seed(0)
-    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=128,
-                      num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                      max_position_embeddings=256, initializer_range=0.3,
-                      tie_word_embeddings=False, bos_token_id=tok.bos_token_id,
-                      eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
-    model = LlamaForCausalLM(cfg)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.copy_(p.half().float())
-    model.save_pretrained(folder)
-    return folder
-
-
 @pytest.fixture(scope="module")
 def tiny_llama_dir(tmp_path_factory) -> Path:
-    return _tiny_llama(tmp_path_factory.mktemp("tiny-llama"))
+    return tiny_llama(tmp_path_factory.mktemp("tiny-llama"), TINY_CHAT_TEMPLATE)
 
 
 @pytest.fixture(scope="module")
