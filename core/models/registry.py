@@ -214,8 +214,10 @@ class Registry:
         fmt, task, detected = inspect_path(p)
         extra = {}
         if fmt is Format.GGUF:  # read once, here: the quantisation and context the list shows
-            from core.models.gguf_info import gguf_info
+            from core.models.gguf_info import gguf_file, gguf_info
 
+            p = gguf_file(p)  # a folder holding a .gguf: the entry names the file, as for any GGUF
+            detected = p.stem
             extra["note"] = gguf_info(p).note
         with self._lock:
             items = self._read_user_list()

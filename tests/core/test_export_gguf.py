@@ -259,6 +259,7 @@ def test_a_folder_holding_a_gguf_is_a_chat_model(tmp_path, exports):
     (folder / "tiny.gguf").symlink_to(out["q8_0"].path)
     entry = registry.add_local(folder)
     assert (entry.format, entry.task) == (Format.GGUF, Task.TEXT_GENERATION)
+    assert entry.path == str(folder / "tiny.gguf") and entry.name == "tiny"  # the file, as for any
     assert entry.note == "GGUF Q8_0 · context 256"
     assert entry.id in {e.id for e in registry.entries(Task.TEXT_GENERATION)}
 
