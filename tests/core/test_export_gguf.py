@@ -40,10 +40,11 @@ def exports(tmp_path_factory, tiny_llama_dir):
 
 
 # ---- helpers: llama.cpp and transformers side by side -------------------------------------------
-def _llama(path: str, *, logits_all: bool = False):
+def _llama(path: str, n_ctx: int = 256):
     import llama_cpp
 
-    return llama_cpp.Llama(model_path=path, n_ctx=512, n_threads=2, logits_all=logits_all,
+    # logits_all: llama-cpp-python keeps the logits (``scores``) only then
+    return llama_cpp.Llama(model_path=path, n_ctx=n_ctx, n_threads=2, logits_all=True,
                            verbose=False)
 
 
@@ -132,8 +133,8 @@ def test_q8_0_perplexity_is_within_2_percent_of_f16(exports, tiny_llama_dir):
     _, out, _ = exports
     model, tok = _hf(tiny_llama_dir)
     ids = tok(HELD_TEXT)["input_ids"]
-    f16 = _perplexity_llama_cpp(_llama(out["f16"].path, logits_all=True), ids)
-    q8 = _perplexity_llama_cpp(_llama(out["q8_0"].path, logits_all=True), ids)
+    f16 = _perplexity_llama_cpp(_llama(out["f16"].path), ids)
+    q8 = _perplexity_llama_cpp(_llama(out["q8_0"].path), ids)
     assert f16 == pytest.approx(_perplexity_transformers(model, ids), rel=0.01)
     assert q8 == pytest.approx(f16, rel=0.02)
 
@@ -294,6 +295,6 @@ def test_smollm2_round_trip(smollm2_converted, shared_eval, tmp_path):
     assert _greedy_llama_cpp(llm, ids, 20) == _greedy_transformers(model, ids, 20)
     text = (shared_eval / "tiny_shakespeare.txt").read_text(encoding="utf-8")[-6000:]
     held = tok(text)["input_ids"][:400]
-    ppl16 = _perplexity_llama_cpp(_llama(f16.path, logits_all=True), held)
-    ppl8 = _perplexity_llama_cpp(_llama(q8.path, logits_all=True), held)
+    ppl16 = _perplexity_llama_cpp(_llama(f16.path), held)
+    ppl8 = _perplexity_llama_cpp(_llama(q8.path), held)
     assert ppl8 == pytest.approx(ppl16, rel=0.02)
