@@ -277,24 +277,36 @@ def test_add_corrupt_gguf_is_refused(tmp_path, exports):
 
 
 # ---- SmolLM2 itself ----------------------------------------------------------------------------
-@pytest.mark.slow
-def test_smollm2_round_trip(smollm2_converted, shared_eval, tmp_path):
-    """The bundled SmolLM2 (converted to safetensors for transformers) exported back to GGUF:
-    f16 continues a prompt as transformers does for 20 greedy tokens, and q8_0's perplexity on
-    held text is within 2 % of f16's."""
+@pytest.fixture(scope="module")
+def smollm2_exports(smollm2_converted, tmp_path_factory):
+    """The bundled SmolLM2 (converted to safetensors for transformers) exported back to GGUF."""
     _, converted, _ = smollm2_converted
-    registry = Registry(AppHome(tmp_path / "home"), scan_hf_cache=False)
+    registry = Registry(AppHome(tmp_path_factory.mktemp("home")), scan_hf_cache=False)
     folder = Path(converted.converted_path)
-    f16 = list(export_gguf(registry, str(folder), "f16"))[-1].result
-    q8 = list(export_gguf(registry, str(folder), "q8_0"))[-1].result
+    out = {kind: list(export_gguf(registry, str(folder), kind))[-1].result
+           for kind in ("f16", "q8_0")}
+    return folder, out
+
+
+@pytest.mark.slow
+def test_smollm2_f16_greedy_continuation_matches_transformers(smollm2_exports):
+    folder, out = smollm2_exports
     model, tok = _hf(folder)
     messages = [{"role": "user", "content": "What is the capital of France?"}]
     ids = tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=True,
                                   return_dict=True)["input_ids"]
-    llm = _llama(f16.path)
+    llm = _llama(out["f16"].path)
+    text = tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    assert llm.tokenize(text.encode(), add_bos=False, special=True) == ids
     assert _greedy_llama_cpp(llm, ids, 20) == _greedy_transformers(model, ids, 20)
+
+
+@pytest.mark.slow
+def test_smollm2_q8_0_perplexity_is_within_2_percent_of_f16(smollm2_exports, shared_eval):
+    folder, out = smollm2_exports
+    _, tok = _hf(folder)
     text = (shared_eval / "tiny_shakespeare.txt").read_text(encoding="utf-8")[-6000:]
     held = tok(text)["input_ids"][:400]
-    ppl16 = _perplexity_llama_cpp(_llama(f16.path), held)
-    ppl8 = _perplexity_llama_cpp(_llama(q8.path), held)
+    ppl16 = _perplexity_llama_cpp(_llama(out["f16"].path, n_ctx=512), held)
+    ppl8 = _perplexity_llama_cpp(_llama(out["q8_0"].path, n_ctx=512), held)
     assert ppl8 == pytest.approx(ppl16, rel=0.02)
