@@ -41,6 +41,31 @@ def tiny_gpt2(folder: Path) -> Path:
     return folder
 
 
+def tiny_llama(folder: Path, chat_template: str | None = None) -> Path:
+    """A 2-layer Llama (grouped-query attention, untied output) with the byte-level tokenizer,
+    saved as an HF folder. Its weights are drawn wide (sharp logits, so greedy choices do not
+    hinge on rounding) and rounded to float16, so an f16 GGUF export holds them exactly."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    tok = tiny_tokenizer()
+    if chat_template:
+        tok.chat_template = chat_template
+    tok.save_pretrained(folder)
+    torch.manual_seed(0)
+    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=128,
+                      num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                      max_position_embeddings=256, initializer_range=0.3,
+                      tie_word_embeddings=False, bos_token_id=tok.bos_token_id,
+                      eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
+    model = LlamaForCausalLM(cfg)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(p.half().float())
+    model.save_pretrained(folder)
+    return folder
+
+
 def tiny_distilbert_classifier(folder: Path, labels=("negative", "positive")) -> Path:
     import torch
     from transformers import DistilBertConfig, DistilBertForSequenceClassification

@@ -1,5 +1,6 @@
 """The `models` subcommand: `models [list]`, `models add PATH`, `models remove ID`,
-`models convert ID`, `models download HUB_ID`; each action takes only its own flags."""
+`models convert ID`, `models download HUB_ID`, `models export-gguf RUN_OR_MODEL --type f16|q8_0`;
+each action takes only its own flags."""
 from __future__ import annotations
 
 import argparse
@@ -7,6 +8,7 @@ import json
 from typing import TextIO
 
 from core.cli.drive import drive
+from core.models.gguf_llama import OUT_TYPES as GGUF_TYPES
 
 
 def _list_flags(parser: argparse.ArgumentParser) -> None:
@@ -19,7 +21,7 @@ def _list_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    models = sub.add_parser("models", help="list, add, remove, convert or download models",
+    models = sub.add_parser("models", help="list, add, remove, convert, download or export models",
                             description="Without an action: list the models (as `models list`).")
     _list_flags(models)
     models.set_defaults(handler=run_list, models_parser=models)
@@ -37,6 +39,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     convert = actions.add_parser("convert", help="convert a GGUF model to safetensors, once")
     convert.add_argument("model", metavar="ID", help="registry id, name or .gguf path")
     convert.set_defaults(handler=run_convert)
+    export = actions.add_parser(
+        "export-gguf", help="write a language model or fine-tuned run as a GGUF file for llama.cpp",
+        description="Merge the LoRA if there is one, write a GGUF (tokenizer and chat template in "
+                    "its metadata) and list it as a chat model. The Llama family (SmolLM2, Llama, "
+                    "TinyLlama) is supported.")
+    export.add_argument("model", metavar="RUN_OR_MODEL",
+                        help="a fine-tune run's name, a registry id or name, or a model folder")
+    export.add_argument("--type", dest="out_type", choices=GGUF_TYPES, default=GGUF_TYPES[0],
+                        help="f16: the weights as they are; q8_0: 8-bit, about half the size")
+    export.add_argument("--name", help="the new model's name (default: the model's name and type)")
+    export.set_defaults(handler=run_export_gguf)
     download = actions.add_parser("download", help="download a Hub model into the HF cache")
     download.add_argument("hub_id", metavar="HUB_ID", help="owner/name")
     download.set_defaults(handler=run_download)
@@ -76,6 +89,16 @@ def run_convert(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     entry = registry.get(args.model)
     done = drive(lambda c: convert_gguf(registry, entry, c), err)
     print(done.converted_path, file=out)
+    return 0
+
+
+def run_export_gguf(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from core.models import export_gguf
+
+    _only_list_flags(args)
+    registry = _registry(args)
+    done = drive(lambda c: export_gguf(registry, args.model, args.out_type, args.name, c), err)
+    print(f"exported {done.id} ({done.note}): {done.path}", file=out)
     return 0
 
 

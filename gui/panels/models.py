@@ -85,8 +85,11 @@ class ModelsPanel(QWidget):
         self.add_file_button = QPushButton("Add file…")
         self.import_gguf_button = QPushButton("Import GGUF…")
         self.convert_button = QPushButton("Convert")
+        self.import_gguf_button.setToolTip("List a .gguf file as a chat model; it runs on "
+                                           "llama.cpp as it is, nothing is converted")
         self.convert_button.setToolTip("Convert the selected GGUF model to a safetensors folder "
-                                       "once, so that it loads in under a second")
+                                       "once, for the transformers engine (fine-tuning on a GGUF "
+                                       "does this by itself)")
         self.delete_button = QPushButton("Delete")
         self.hub_id = QLineEdit(placeholderText="Hub id, e.g. HuggingFaceTB/SmolLM2-360M-Instruct")
         self.download_button = QPushButton("Download")
@@ -244,7 +247,9 @@ class ModelsPanel(QWidget):
         self.ctx.settings.set("models/last_dir", str(Path(path).parent))
 
         def added(entry: ModelEntry) -> None:
-            self.ctx.notify.show_info(f"Added '{entry.name}' ({entry.task.value}).")
+            about = "; ".join(t for t in (entry.task.value, entry.note) if t)
+            self.ctx.notify.show_info(f"Added '{entry.name}' ({about}, "
+                                      f"{human_size(entry.size_bytes)}).")
             self._select_after = entry.id
             if then is not None:
                 then(entry)
@@ -252,15 +257,13 @@ class ModelsPanel(QWidget):
         return self.ctx.models.change(f"Adding {Path(path).name}",
                                       lambda registry: registry.add_local(path), added)
 
-    def import_gguf(self, path: str) -> Job:
-        def convert(entry: ModelEntry) -> None:
-            if entry.format is not Format.GGUF:
-                self.ctx.notify.show_error(
-                    WorkbenchError(f"'{Path(path).name}' is not a GGUF file."))
-                return
-            self.convert(entry)
-
-        return self.add_path(path, convert)
+    def import_gguf(self, path: str) -> Job | None:
+        """List a .gguf file as a chat model, with the quantisation and context length its
+        metadata gives (read in a worker); nothing is converted."""
+        if Path(path).suffix.lower() != ".gguf":
+            self.ctx.notify.show_error(WorkbenchError(f"'{Path(path).name}' is not a GGUF file."))
+            return None
+        return self.add_path(path)
 
     def convert(self, entry: ModelEntry | None) -> Job | None:
         if entry is None:

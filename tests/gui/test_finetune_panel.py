@@ -197,3 +197,56 @@ def test_a_run_in_the_history_shows_its_warnings(qtbot, window, monkeypatch):
     qtbot.waitUntil(lambda: panel.history.count() == 1, timeout=15_000)
     panel.history.setCurrentRow(0)
     assert "accuracy 0.525" in panel.metrics.text() and LOSS_WARNING in panel.metrics.text()
+
+
+def _finished_run(home, name, task, model_path):
+    from types import SimpleNamespace
+
+    return SimpleNamespace(  # RunInfo's fields
+        name=name, status="done", config={"task": task, "method": "full", "base": "tiny"},
+        metrics={}, losses=[], path=str(home.root / "runs" / name), started=1.0, finished=2.0,
+        error="", model_path=str(model_path), checkpoint=None, warnings=())
+
+
+def test_export_gguf_of_a_finished_language_run(qtbot, window, tmp_path, monkeypatch):
+    """Export GGUF… on a finished causal-lm run: a job with progress writes the GGUF, and the
+    model list gains a GGUF chat model."""
+    import json
+
+    from PySide6.QtWidgets import QInputDialog
+
+    import core.finetune
+    from core.events import Progress
+    from tests.tiny_models import tiny_llama
+
+    home = window.ctx.home
+    folder = tiny_llama(home.trained / "story")
+    (folder / "workbench.json").write_text(json.dumps(
+        {"name": "story", "task": "text-generation", "format": "hf-folder"}))
+    classifier = _finished_run(home, "sentiment", "classification", tmp_path / "none")
+    monkeypatch.setattr(core.finetune, "list_runs", lambda home=None: [
+        _finished_run(home, "story", "causal-lm", folder), classifier])
+    panel = make_panel(qtbot, window)
+    qtbot.waitUntil(lambda: panel.history.count() == 2, timeout=15_000)
+    panel.history.setCurrentRow(1)
+    assert not panel.gguf_button.isEnabled()  # a classifier is not a language model
+    panel.history.setCurrentRow(0)
+    assert panel.gguf_button.isEnabled()
+    monkeypatch.setattr(QInputDialog, "getItem", lambda *a, **k: ("q8_0", True))
+    seen, lists = [], []
+    window.ctx.models.changed.connect(lists.append)
+    with qtbot.waitSignal(window.runner.jobs_changed, timeout=2000):
+        panel.gguf_button.click()
+    job = panel.gguf_job
+    assert job is not None and not panel.gguf_button.isEnabled()
+    assert panel.gguf_progress.isVisible()
+    job.event.connect(seen.append)
+    with qtbot.waitSignal(job.finished, timeout=60_000):
+        pass
+    assert any(isinstance(e, Progress) for e in seen)
+    qtbot.waitUntil(lambda: bool(lists) and any(e.id == "app:story-q8_0" for e in lists[-1]),
+                    timeout=30_000)
+    entry = next(e for e in lists[-1] if e.id == "app:story-q8_0")
+    assert entry.format.value == "gguf" and entry.task.value == "text-generation"
+    assert "Exported 'story'" in window.notify.text.text()
+    assert not panel.gguf_progress.isVisible() and panel.gguf_button.isEnabled()

