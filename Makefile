@@ -48,17 +48,24 @@ $(STAMP): pyproject.toml Makefile
 	  print('\n'.join(r for r in d['dependencies'] + d['optional-dependencies']['dev'] \
 	  if not r.lower().startswith(('openai-whisper', 'llama-cpp-python'))))" > $(VENV)/requirements.txt
 	$(PIP) install -q -r $(VENV)/requirements.txt
-	# llama-cpp-python, pinned, built from source; a failed build says what is missing and
-	# leaves no stamp, so the next run tries again. pip's wheel cache ignores CMAKE_ARGS: with
-	# flags of your own (CUDA, Metal) it builds afresh.
-	@echo "building $(LLAMA_SPEC) (a few minutes the first time)"
-	@CMAKE_ARGS='$(strip $(LLAMA_CMAKE_ARGS))' $(PIP) install -q \
-	  $(if $(strip $(CMAKE_ARGS)),--no-cache-dir --force-reinstall) "$(LLAMA_SPEC)" || { \
+	# llama-cpp-python, pinned, built from source into a wheel folder named after the build
+	# flags (.whl/llama-<flags>/; pip's own wheel cache ignores CMAKE_ARGS, so it is not used):
+	# built once per set of flags, then installed from there. A failed build says what is
+	# missing and leaves no stamp, so the next run tries again.
+	@wheels=.whl/llama-$$(echo '$(LLAMA_SPEC) $(strip $(LLAMA_CMAKE_ARGS))' | md5sum | cut -c1-12); \
+	if ! ls $$wheels/llama_cpp_python-*.whl >/dev/null 2>&1; then \
+	  echo "building $(LLAMA_SPEC) (a few minutes, once)"; \
+	  CMAKE_ARGS='$(strip $(LLAMA_CMAKE_ARGS))' $(PIP) wheel -q --no-cache-dir --no-deps \
+	    -w $$wheels.partial "$(LLAMA_SPEC)" && mv $$wheels.partial $$wheels || { \
+	  rm -rf $$wheels.partial; \
 	  echo "error: building $(LLAMA_SPEC) failed; the set-up is not finished."; \
 	  command -v c++ >/dev/null 2>&1 || echo "  missing: a C++ compiler (sudo apt-get install -y build-essential)"; \
 	  command -v cmake >/dev/null 2>&1 || echo "  missing: cmake (sudo apt-get install -y cmake)"; \
 	  echo "  Fix that, then run the same make command again."; \
-	  exit 1; }
+	  exit 1; }; \
+	fi; \
+	$(PIP) install -q --force-reinstall --no-deps $$wheels/llama_cpp_python-*.whl && \
+	$(PIP) install -q $$wheels/llama_cpp_python-*.whl
 	# openai-whisper without triton (a 1 GB GPU compiler the CPU path never uses)
 	$(PIP) install -q --no-deps "$(WHISPER_SPEC)"
 	$(PIP) install -q --no-deps $(PACKS)
