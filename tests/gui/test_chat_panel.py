@@ -270,3 +270,28 @@ def test_a_gguf_model_streams_on_llama_cpp(qtbot, window, tiny_chat_dir):
     panel.model_box.select(folder.id)  # a folder model runs on transformers: beam is back
     assert box.beam_allowed and box.decoding.toolTip() == ""
     panel.shutdown()
+
+
+def test_the_context_cap_reaches_the_llama_cpp_load(qtbot, window):
+    """The Context cap setting caps the context a model loads with (the loaded line says so);
+    it is kept for the next start, and a new cap loads the model again."""
+    from core.chat import DEFAULT_CHAT_MODEL
+    from gui.panels.chat import ChatPanel
+
+    panel = ChatPanel(window.ctx)
+    qtbot.addWidget(panel)
+    panel.model_box.set_entries(window.ctx.registry.entries())
+    panel.model_box.select(DEFAULT_CHAT_MODEL)
+    box = panel.settings_box
+    box.decoding.setCurrentIndex(box.decoding.findData("greedy"))
+    box.max_new.setValue(4)
+    box.context_cap.setValue(2048)
+    send_and_wait(qtbot, panel, "Hello", timeout=60_000)
+    assert "context 2048" in panel.model_status.text(), panel.model_status.text()
+    assert panel.session.model.info.context == 2048
+    assert int(window.ctx.settings.get("chat/context_cap", 0)) == 2048
+    first = panel.session.model
+    box.context_cap.setValue(1024)
+    send_and_wait(qtbot, panel, "Hello again", timeout=60_000)
+    assert panel.session.model is not first and panel.session.model.info.context == 1024
+    panel.shutdown()

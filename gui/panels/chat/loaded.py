@@ -11,10 +11,12 @@ EngineLoader = Callable[[str, str, CancelToken], Iterator[Event]]
 
 
 def default_loader(ctx: AppContext) -> EngineLoader:
-    def load(model_id: str, device: str, cancel: CancelToken) -> Iterator[Event]:
+    def load(model_id: str, device: str, cancel: CancelToken,
+             options: int | None = None) -> Iterator[Event]:
+        """``options``: the context cap the page asks for (None: the model's own)."""
         from core.chat import open_chat
 
-        return open_chat(ctx.registry, model_id, device, cancel)
+        return open_chat(ctx.registry, model_id, device, cancel, max_context=options)
 
     return load
 

@@ -118,6 +118,9 @@ class ChatPanel(QWidget):
         self.cancel_edit_button.clicked.connect(self._cancel_edit)
         self.settings_button.toggled.connect(self.settings_panel.setVisible)
         self.settings_box.changed.connect(self._save_settings)
+        self.settings_box.context_cap.setValue(int(ctx.settings.get("chat/context_cap", 0) or 0))
+        self.settings_box.context_cap.valueChanged.connect(
+            lambda v: ctx.settings.set("chat/context_cap", v))
         self.model_box.picked.connect(self._on_model_picked)
         self.session.loading.connect(self._update_buttons)
         self.session.idle.connect(self._update_buttons)
@@ -331,8 +334,9 @@ class ChatPanel(QWidget):
         self._answer()
 
     def _answer(self) -> None:
+        cap = self.settings_box.context_cap.value() or None  # a change loads the model again
         self.session.ensure(self.model_box.current_id(), self._start_reply,
-                            label=self.model_box.current_name())
+                            label=self.model_box.current_name(), options=cap)
         self._update_buttons()
 
     def _start_reply(self, engine) -> None:

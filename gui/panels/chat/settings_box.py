@@ -40,6 +40,11 @@ class SettingsBox(QWidget):
         self.seed = QSpinBox(minimum=-1, maximum=2**31 - 1)
         self.seed.setSpecialValueText("random")
         self.beams = QSpinBox(minimum=2, maximum=16)
+        # not a per-chat setting: it caps what the next model load reserves (the page keeps it)
+        self.context_cap = QSpinBox(minimum=0, maximum=1 << 20, singleStep=1024)
+        self.context_cap.setSpecialValueText("model's own")
+        self.context_cap.setToolTip("Caps the context (tokens) a model is loaded with: less "
+                                    "memory for long-context models. Applies when a model loads.")
         self.beam_note = QLabel("Beam search shows the reply when it is complete (no streaming).")
         self.beam_note.setWordWrap(True)
         self.beam_note.setObjectName("hint")
@@ -60,6 +65,7 @@ class SettingsBox(QWidget):
         form.addRow("Seed", self.seed)
         form.addRow("Beams", self.beams)
         form.addRow(self.beam_note)
+        form.addRow("Context cap", self.context_cap)
         self.set_values(GenerationSettings(), "")
         for w in (self.temperature, self.top_p, self.top_k, self.repetition, self.max_new,
                   self.seed, self.beams):
