@@ -33,6 +33,7 @@ def chat(win: MainWindow, done) -> None:
     panel.new_chat()
     box = panel.settings_box
     box.decoding.setCurrentIndex(box.decoding.findData("greedy"))
+    box.system.setPlainText("You are a helpful assistant.")
     box.seed.setValue(3)
     box.max_new.setValue(160)
     prompts = ["What is the capital of France?",

@@ -1,4 +1,5 @@
 """GGUF conversion on the real bundled SmolLM2 (about a minute in all)."""
+import shutil
 from pathlib import Path
 
 import pytest
@@ -70,7 +71,13 @@ def test_corrupt_gguf_gives_a_clear_error(home, tmp_path):
     bad = tmp_path / "broken.gguf"
     bad.write_bytes(b"GGUF" + b"\x00" * 64)
     registry = Registry(home, scan_hf_cache=False)
-    entry = registry.add_local(bad)
-    with pytest.raises(BadInput, match="broken.gguf"):
+    with pytest.raises(BadInput, match="broken.gguf"):  # refused when it is added
+        registry.add_local(bad)
+    # a file damaged after it was added: the conversion names it
+    later = tmp_path / "later.gguf"
+    shutil.copyfile(registry.get("smollm2-135m-instruct").path, later)
+    entry = registry.add_local(later)
+    later.write_bytes(b"GGUF" + b"\x00" * 64)
+    with pytest.raises(BadInput, match="later.gguf"):
         list(convert_gguf(registry, entry, CancelToken()))
     assert list(home.converted.iterdir()) == []

@@ -180,7 +180,12 @@ def test_a_truncated_gguf_gives_a_typed_error(tmp_path, gguf_path, registry):
         cut.write_bytes(src.read(1 << 20))
     with pytest.raises(BadInput, match="truncated"):
         list(LlamaEngine.load(cut, device="cpu"))
-    entry = registry.add_local(cut)
+    with pytest.raises(BadInput, match="truncated"):  # refused when it is added
+        registry.add_local(cut)
+    later = tmp_path / "later.gguf"  # a file cut short after it was added
+    later.write_bytes(Path(gguf_path).read_bytes())
+    entry = registry.add_local(later)
+    later.write_bytes(cut.read_bytes())
     with pytest.raises(BadInput, match="truncated"):
         opened(registry, entry.id)
     (tmp_path / "text.gguf").write_text("hello, not a model at all, but long enough")
