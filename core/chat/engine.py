@@ -22,7 +22,7 @@ from typing import Any
 
 from core.cancel import CancelToken
 from core.chat.sampling import local_sampler
-from core.chat.settings import DEFAULT_CHAT_MODEL, ChatRequest, GenerationSettings
+from core.chat.settings import DEFAULT_CHAT_MODEL, ChatRequest, GenerationSettings, fit_prompt
 from core.chat.worker import GenerationThread
 from core.errors import BadInput, ModelUnavailable, OutOfMemory
 from core.events import Done, Event, Progress
@@ -197,22 +197,7 @@ class ChatEngine:
 
     def build_prompt(self, request: ChatRequest) -> tuple[list[int], int]:
         """Prompt ids and how many old messages were dropped to fit the context."""
-        budget = self.info.context - request.settings.max_new_tokens
-        messages = list(request.messages)
-        dropped = 0
-        ids = self._encode(request.system_prompt, messages)
-        while len(ids) > budget and len(messages) > 1:
-            # drop the oldest turn (a user message and the reply to it)
-            cut = 2 if len(messages) > 2 and messages[1]["role"] == "assistant" else 1
-            messages = messages[cut:]
-            dropped += cut
-            ids = self._encode(request.system_prompt, messages)
-        if len(ids) > budget:
-            raise BadInput(
-                f"The message is too long for this model: {len(ids)} tokens, but "
-                f"{self.info.context} minus {request.settings.max_new_tokens} new tokens leaves "
-                f"{max(budget, 0)}.", hint="Shorten it, or lower Max new tokens.")
-        return ids, dropped
+        return fit_prompt(request, self.info.context, self._encode)
 
     # ---- generation --------------------------------------------------------------------------
     def _generate_kwargs(self, settings: GenerationSettings, ids: list[int],

@@ -25,9 +25,10 @@ from core.cancel import CancelToken
 from core.chat.engine import LoadedInfo, ReplyStats, Token, Truncated
 from core.chat.gguf_file import GgufInfo, read_gguf
 from core.chat.llama_native import load_llama
-from core.chat.settings import ChatRequest
+from core.chat.settings import ChatRequest, fit_prompt
 from core.errors import BadInput, ModelUnavailable
 from core.events import Done, Event, Progress
+from core.models.gguf_info import gguf_file
 
 ENGINE_NAME = "llama.cpp"
 FALLBACK_CONTEXT = 2048  # a GGUF that does not declare its context length
@@ -46,17 +47,6 @@ def gpu_offload_supported() -> bool:
     import llama_cpp
 
     return bool(llama_cpp.llama_supports_gpu_offload())
-
-
-def gguf_file(path: str | Path) -> Path:
-    """The .gguf file of ``path`` (a file, or a folder holding one)."""
-    path = Path(path)
-    if path.is_dir():
-        files = sorted(path.glob("*.gguf"))
-        if not files:
-            raise ModelUnavailable(f"No .gguf file in '{path}'.")
-        return files[0]
-    return path
 
 
 class LlamaEngine:
@@ -155,21 +145,7 @@ class LlamaEngine:
 
     def build_prompt(self, request: ChatRequest) -> tuple[list[int], int]:
         """Prompt ids and how many old messages were dropped to fit the context."""
-        budget = self.info.context - request.settings.max_new_tokens
-        messages = list(request.messages)
-        dropped = 0
-        ids = self.encode(request.system_prompt, messages)
-        while len(ids) > budget and len(messages) > 1:
-            cut = 2 if len(messages) > 2 and messages[1]["role"] == "assistant" else 1
-            messages = messages[cut:]
-            dropped += cut
-            ids = self.encode(request.system_prompt, messages)
-        if len(ids) > budget:
-            raise BadInput(
-                f"The message is too long for this model: {len(ids)} tokens, but "
-                f"{self.info.context} minus {request.settings.max_new_tokens} new tokens leaves "
-                f"{max(budget, 0)}.", hint="Shorten it, or lower Max new tokens.")
-        return ids, dropped
+        return fit_prompt(request, self.info.context, self.encode)
 
     def _model(self) -> Any:
         llama = self.llama

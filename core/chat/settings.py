@@ -2,6 +2,7 @@
 CLI read them) and the request an engine answers."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields, replace
 
 from core.errors import BadInput
@@ -64,3 +65,26 @@ class ChatRequest:
         if not str(self.messages[-1].get("content", "")).strip():
             raise BadInput("The message is empty.", hint="Type something to send.")
         self.settings.validate()
+
+
+def fit_prompt(request: ChatRequest, context: int,
+               encode: Callable[[str, list[dict]], list[int]]) -> tuple[list[int], int]:
+    """Prompt ids for ``request`` that leave room for its new tokens in ``context``, and how many
+    old messages were dropped for that (the oldest turns go; the system prompt stays). Both chat
+    engines fit their prompts here, each with its own ``encode(system_prompt, messages)``."""
+    budget = context - request.settings.max_new_tokens
+    messages = list(request.messages)
+    dropped = 0
+    ids = encode(request.system_prompt, messages)
+    while len(ids) > budget and len(messages) > 1:
+        # drop the oldest turn (a user message and the reply to it)
+        cut = 2 if len(messages) > 2 and messages[1]["role"] == "assistant" else 1
+        messages = messages[cut:]
+        dropped += cut
+        ids = encode(request.system_prompt, messages)
+    if len(ids) > budget:
+        raise BadInput(
+            f"The message is too long for this model: {len(ids)} tokens, but "
+            f"{context} minus {request.settings.max_new_tokens} new tokens leaves "
+            f"{max(budget, 0)}.", hint="Shorten it, or lower Max new tokens.")
+    return ids, dropped

@@ -12,6 +12,7 @@ from pathlib import Path
 from core.cancel import CancelToken
 from core.errors import BadInput, Cancelled, ModelUnavailable, OutOfMemory
 from core.events import Done, Event, Progress
+from core.models.gguf_info import gguf_file
 from core.models.loading import out_of_memory
 from core.models.registry import META_FILE, Format, ModelEntry, Registry, Task
 
@@ -26,12 +27,7 @@ def convert_gguf(registry: Registry, entry: ModelEntry, cancel: CancelToken) -> 
     if entry.converted_path:
         yield Done(result=entry, summary=f"'{entry.name}' is already converted.")
         return
-    src = Path(entry.path)
-    if src.is_dir():
-        files = sorted(src.glob("*.gguf"))
-        if not files:
-            raise ModelUnavailable(f"No .gguf file in '{src}'.")
-        src = files[0]
+    src = gguf_file(entry.path)
     if not src.is_file():
         raise ModelUnavailable(f"The GGUF file '{src}' is missing.")
     target = registry.conversion_dir(entry)

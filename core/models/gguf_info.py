@@ -9,7 +9,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.errors import BadInput
+from core.errors import BadInput, ModelUnavailable
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ def gguf_file(path: str | Path) -> Path:
     if path.is_dir():
         files = sorted(path.glob("*.gguf"))
         if not files:
-            raise BadInput(f"There is no .gguf file in '{path}'.")
+            raise ModelUnavailable(f"No .gguf file in '{path}'.")
         return files[0]
     return path
 
