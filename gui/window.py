@@ -23,6 +23,7 @@ from gui.context import AppContext
 from gui.jobs import Job, JobRunner
 from gui.notify import NotificationBar
 from gui.settings import Settings
+from gui.widgets.server_switch import ServerSwitch
 
 log = logging.getLogger("workbench")
 
@@ -107,6 +108,9 @@ class MainWindow(QMainWindow):
         sb = self.statusBar()
         sb.addWidget(self.device_label)
         sb.addWidget(self.device_choice)
+        self.server_switch = ServerSwitch(self.ctx)  # the local OpenAI-compatible server
+        sb.addWidget(self.server_switch)
+        self.closed.connect(self.server_switch.shutdown)
         sb.addPermanentWidget(self.job_label)
         sb.addPermanentWidget(self.cancel_jobs_button)
         self.runner.jobs_changed.connect(self._on_jobs_changed)
