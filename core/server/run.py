@@ -55,6 +55,7 @@ class ServerHandle:
         self._port = config.port
         self._server = None
         self._thread: threading.Thread | None = None
+        self.loop = None  # the server's event loop, once it runs on its thread
         self.error: BaseException | None = None
 
     @property
@@ -96,8 +97,14 @@ class ServerHandle:
         return self
 
     def _run(self) -> None:
+        import asyncio
+
+        async def serve() -> None:
+            self.loop = asyncio.get_running_loop()
+            await self._server.serve(sockets=[self._sock])
+
         try:
-            self._server.run(sockets=[self._sock])
+            asyncio.run(serve())
         except BaseException as exc:  # reported by start() / the switch
             self.error = exc
             log.exception("the server stopped with an error")

@@ -57,9 +57,9 @@ def http(url: str, method: str = "GET", body: bytes | None = None,
     req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
-            return resp.status, dict(resp.headers), json.loads(resp.read() or b"null")
+            return resp.status, _lower(resp.headers), json.loads(resp.read() or b"null")
     except urllib.error.HTTPError as exc:
-        return exc.code, dict(exc.headers), json.loads(exc.read() or b"null")
+        return exc.code, _lower(exc.headers), json.loads(exc.read() or b"null")
 
 
 def assert_openai_error(body: dict) -> dict:
@@ -70,3 +70,7 @@ def assert_openai_error(body: dict) -> dict:
     assert isinstance(error["message"], str) and error["message"]
     assert isinstance(error["type"], str) and error["type"]
     return error
+
+
+def _lower(headers) -> dict:
+    return {k.lower(): v for k, v in headers.items()}
