@@ -156,7 +156,7 @@ class ModelPool:
         if slot.engine is not None:
             return lease
         loop = asyncio.get_running_loop()
-        self._make_room(entry)
+        self._make_room(entry.id, entry.size_bytes or 0)
         cancel = CancelToken()
         future = loop.run_in_executor(None, self._load, slot, cancel)
         try:
@@ -169,6 +169,7 @@ class ModelPool:
             lease.release()
             raise
         lease.engine = slot.engine
+        self._make_room(entry.id, 0)  # its measured size may be more than its files said
         return lease
 
     def _load(self, slot: Slot, cancel: CancelToken) -> None:
@@ -186,11 +187,11 @@ class ModelPool:
         log.info("loaded %s in %.1f s (%.0f MB)", slot.entry.name, time.perf_counter() - started,
                  slot.size_bytes / MB)
 
-    def _make_room(self, entry: ModelEntry) -> None:
-        """Unload idle models, least recently used first, until ``entry`` fits the budget."""
-        need = entry.size_bytes or 0
+    def _make_room(self, keep: str, need: int) -> None:
+        """Unload idle models other than ``keep``, least recently used first, until what is
+        loaded plus ``need`` bytes fits the budget."""
         idle = sorted((s for s in self._slots.values()
-                       if s.engine is not None and s.gate.idle and s.entry.id != entry.id),
+                       if s.engine is not None and s.gate.idle and s.entry.id != keep),
                       key=lambda s: s.last_used)
         used = sum(s.size_bytes for s in self._slots.values() if s.engine is not None)
         for slot in idle:
