@@ -71,6 +71,11 @@ def chat_request(body: ChatBody) -> ChatRequest:
     """The engines' request. BadInput from its validation becomes a 400 upstream."""
     if body.n not in (None, 1):
         raise ApiError(400, "Only n=1 is supported.", param="n")
+    for name in ("tools", "functions", "logprobs", "response_format"):
+        value = (body.model_extra or {}).get(name)
+        if value and not (name == "response_format" and isinstance(value, dict)
+                                    and value.get("type") == "text"):
+            raise ApiError(400, f"'{name}' is not supported by this server.", param=name)
     system: list[str] = []
     turns: list[dict] = []
     for i, message in enumerate(body.messages):

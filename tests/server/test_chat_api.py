@@ -143,3 +143,16 @@ def test_client_disconnect_mid_stream_frees_the_engine(client, server):
     reply = client.chat.completions.create(model=SMOLLM2, messages=ASK, max_tokens=2)
     assert reply.choices[0].message.content is not None
     assert time.monotonic() - started < 5.0
+
+
+def test_what_the_engines_cannot_do_is_refused_not_ignored(server):
+    for extra in ({"n": 2}, {"tools": [{"type": "function", "function": {"name": "f"}}]},
+                  {"response_format": {"type": "json_object"}},
+                  {"messages": [{"role": "user", "content": [{"type": "image_url"}]}]}):
+        body = {"model": SMOLLM2, "messages": [{"role": "user", "content": "Hi"}], **extra}
+        import json
+
+        status, _, reply = http(f"{server.url}/chat/completions", "POST",
+                                json.dumps(body).encode(), {"Content-Type": "application/json"})
+        assert status == 400, extra
+        assert assert_openai_error(reply)["param"]
