@@ -10,8 +10,10 @@ engine (core.chat.open_chat): nothing is canned, so a broken client or engine fa
 It answers ``GET /v1/models`` and ``POST /v1/chat/completions`` (stream or not) with OpenAI's
 shapes, including its error object (401 without the key, 404 for another model). A client that
 hangs up ends its generation: the engine's cancel token is set. ``first_token_delay`` makes it
-think before the first token (the server still sees a hang-up meanwhile). The lead may swap this
-for core/server once that lands: the tests only use ``url``, ``model``, ``api_key`` and ``replies``.
+think before the first token (the server still sees a hang-up meanwhile); ``strict`` makes it
+refuse fields OpenAI's own API does not have (top_k, repetition_penalty) with a 400, as OpenAI
+does. The lead may swap this for core/server once that lands: the tests use ``url``, ``model``,
+``engine``, ``replies`` and ``bodies``, and the options above.
 """
 from __future__ import annotations
 
@@ -47,12 +49,15 @@ def _error(status: int, message: str, kind: str, code: str | None = None):
 
 class ChatServer:
     def __init__(self, registry, *, model_id: str = "smollm2-135m-instruct", model: str = MODEL,
-                 api_key: str | None = None, first_token_delay: float = 0.0) -> None:
+                 api_key: str | None = None, first_token_delay: float = 0.0,
+                 strict: bool = False) -> None:
         self.registry = registry
         self.model_id = model_id
         self.model = model
         self.api_key = api_key
         self.first_token_delay = first_token_delay
+        self.strict = strict
+        self.bodies: list[dict] = []  # every chat request's body, as it came
         self.replies: list[Served] = []
         self.engine = None
         self._server = None
@@ -139,6 +144,11 @@ class ChatServer:
             if (no := refused(request)) is not None:
                 return no
             body = await request.json()
+            self.bodies.append(body)
+            unknown = sorted({"top_k", "repetition_penalty"} & set(body))
+            if self.strict and unknown:
+                return _error(400, f"Unrecognized request argument supplied: {unknown[0]}",
+                              "invalid_request_error")
             if body.get("model") != self.model:
                 return _error(404, f"The model '{body.get('model')}' does not exist.",
                               "invalid_request_error", "model_not_found")

@@ -252,6 +252,27 @@ def test_the_key_never_reaches_the_endpoint_list_or_the_log(server, registry, ca
     assert KEY not in registry.endpoints.path.read_text(encoding="utf-8")
 
 
+def test_settings_reach_the_server_and_a_strict_one_is_asked_again(registry, tmp_path_factory):
+    from core.paths import AppHome
+
+    home = AppHome(tmp_path_factory.mktemp("strict-home")).ensure()
+    with ChatServer(Registry(home, scan_hf_cache=False), strict=True) as strict:
+        registry.endpoints.add(strict.url, "strict")
+        engine = connect(registry, "strict/smollm2")
+        settings = dict(temperature=0.5, top_p=0.8, top_k=20, repetition_penalty=1.1, seed=7,
+                        max_new_tokens=3)
+        for _ in range(2):
+            stats = list(engine.stream(ask("Hi", **settings), CancelToken()))[-1].result
+            assert stats.tokens >= 1 and stats.text
+        first, again, second = strict.bodies
+        assert (first["top_k"], first["repetition_penalty"]) == (20, 1.1)  # refused with a 400
+        for body in (again, second):  # OpenAI's own fields only, from then on
+            assert "top_k" not in body and "repetition_penalty" not in body
+            assert (body["temperature"], body["top_p"], body["seed"], body["max_tokens"]) == (
+                0.5, 0.8, 7, 3)
+        engine.close()
+
+
 def test_beam_search_is_refused(server, registry):
     registry.endpoints.add(server.url, "local", key=KEY)
     engine = connect(registry, "local/smollm2")
