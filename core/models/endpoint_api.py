@@ -119,6 +119,9 @@ def translate(exc: BaseException, target: Target, model: str | None = None) -> E
         why = mask(str(cause or exc), target.key)
         return EndpointUnreachable(f"Cannot reach {where}: {why}.",
                                    hint="Check the URL and that the server is running.")
+    if isinstance(exc, openai.APIError) and not isinstance(exc, openai.APIStatusError):
+        # an error event in the middle of a stream
+        return ModelUnavailable(f"{who} failed while answering: {mask(server_message(exc), target.key)}")
     if not isinstance(exc, openai.APIStatusError):
         return exc if isinstance(exc, Exception) else RuntimeError(str(exc))
     said = mask(server_message(exc), target.key)

@@ -273,6 +273,18 @@ def test_settings_reach_the_server_and_a_strict_one_is_asked_again(registry, tmp
         engine.close()
 
 
+def test_an_error_in_the_stream_is_a_sentence_naming_the_endpoint(server, registry):
+    from core.errors import ModelUnavailable
+
+    registry.endpoints.add(server.url, "local", key=KEY)
+    engine = connect(registry, "local/smollm2")
+    with pytest.raises(ModelUnavailable) as caught:  # the server's engine refuses it mid-stream
+        list(engine.stream(ask("Hi", max_new_tokens=30000), CancelToken()))
+    text = caught.value.user_message()
+    assert "failed while answering" in text and "too long" in text and server.url in text
+    engine.close()
+
+
 def test_beam_search_is_refused(server, registry):
     registry.endpoints.add(server.url, "local", key=KEY)
     engine = connect(registry, "local/smollm2")
