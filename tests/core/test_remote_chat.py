@@ -219,6 +219,20 @@ def test_an_unreachable_endpoint_names_its_url(registry):
         connect(registry, "endpoint:gone")
 
 
+def test_a_server_that_never_answers_times_out_with_a_sentence(registry, monkeypatch):
+    monkeypatch.setattr("core.models.endpoint_api.LIST_TIMEOUT_S", 0.5)
+    with socket.socket() as mute:  # listens, never answers
+        mute.bind(("127.0.0.1", 0))
+        mute.listen(1)
+        url = f"http://127.0.0.1:{mute.getsockname()[1]}/v1"
+        registry.endpoints.add(url, "mute")
+        started = time.monotonic()
+        with pytest.raises(EndpointUnreachable) as caught:
+            connect(registry, "mute/any")
+    assert time.monotonic() - started < 5
+    assert "did not answer in time" in caught.value.user_message() and url in str(caught.value)
+
+
 def test_a_wrong_or_missing_key_is_a_401_message(server, registry):
     registry.endpoints.add(server.url, "wrong", key="sk-wrong-key-123")
     with pytest.raises(EndpointRefused) as caught:
