@@ -18,10 +18,12 @@ from core.chat.history import (
     title_from,
 )
 from core.chat.llama import BEAM_REFUSED, LlamaEngine
+from core.chat.remote import RemoteEngine, RemoteInfo
 from core.chat.settings import DEFAULT_CHAT_MODEL, ChatRequest, GenerationSettings
 
 __all__ = [
     'BEAM_REFUSED', 'ENGINES', 'ChatEngine', 'ChatRequest', 'Conversation', 'DEFAULT_CHAT_MODEL',
-    'GenerationSettings', 'HistoryStore', 'LlamaEngine', 'LoadedInfo', 'ReplyStats', 'Token', 'Truncated',
+    'GenerationSettings', 'HistoryStore', 'LlamaEngine', 'LoadedInfo', 'RemoteEngine', 'RemoteInfo',
+    'ReplyStats', 'Token', 'Truncated',
     'open_chat', 'title_from',
 ]

@@ -324,7 +324,8 @@ def open_chat(registry, model_id: str | None, device: str, cancel: CancelToken,
     A GGUF entry chats on llama.cpp (LlamaEngine) as it is when ``engine`` is auto or llama.cpp;
     folders, LoRA adapters and fine-tune runs chat on transformers (ChatEngine), and so does a GGUF
     with ``engine="transformers"`` (converted to safetensors once, first). A Hub id is downloaded
-    first. ``max_context`` caps the context length the model declares."""
+    first. An endpoint's model (``NAME/MODEL``) chats on that endpoint (RemoteEngine).
+    ``max_context`` caps the context length the model declares."""
     from core.device import DevicePreference, choose_device
     from core.errors import DeviceUnavailable
     from core.models.convert import prepared
@@ -338,6 +339,14 @@ def open_chat(registry, model_id: str | None, device: str, cancel: CancelToken,
     if entry.task is not Task.TEXT_GENERATION:
         raise BadInput(f"'{entry.name}' is a {entry.task.value} model, not a chat model.",
                        hint="Pick a text-generation model.")
+    if entry.format is Format.API:  # a remote endpoint's model (remote.py)
+        from core.chat.remote import open_remote
+
+        if engine != "auto":
+            raise BadInput(f"'{entry.name}' runs on its endpoint, not on {engine}.",
+                           hint="Use the auto engine for it.")
+        yield from open_remote(registry, entry, cancel)
+        return
     if entry.format is Format.GGUF and engine != "transformers":
         from core.chat.llama import LlamaEngine
 

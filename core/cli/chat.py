@@ -13,9 +13,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     from core.chat import ENGINES, GenerationSettings
 
     d = GenerationSettings()  # the defaults live there once
-    chat = sub.add_parser("chat", help="stream a reply from a local language model")
+    chat = sub.add_parser("chat", help="stream a reply from a local language model or an endpoint")
     chat.add_argument("prompt", help="the message to send")
-    chat.add_argument("--model", help="registry id, name, folder or Hub id (default: SmolLM2)")
+    chat.add_argument("--model", help="registry id, name, folder, Hub id, or an endpoint's "
+                      "NAME/MODEL (default: SmolLM2)")
     chat.add_argument("--system", default="", help="system prompt")
     chat.add_argument("--max-new-tokens", type=int, default=d.max_new_tokens,
                       help="default: %(default)s")

@@ -1,5 +1,6 @@
 """The `models` subcommand: `models [list]`, `models add PATH`, `models remove ID`,
-`models convert ID`, `models download HUB_ID`, `models export-gguf RUN_OR_MODEL --type f16|q8_0`;
+`models convert ID`, `models download HUB_ID`, `models export-gguf RUN_OR_MODEL --type f16|q8_0`,
+`models add-endpoint URL [--name N] [--api-key-env VAR]`, `models remove-endpoint N`;
 each action takes only its own flags."""
 from __future__ import annotations
 
@@ -53,6 +54,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     download = actions.add_parser("download", help="download a Hub model into the HF cache")
     download.add_argument("hub_id", metavar="HUB_ID", help="owner/name")
     download.set_defaults(handler=run_download)
+    endpoint = actions.add_parser(
+        "add-endpoint", help="list a remote OpenAI-compatible server's models as chat models",
+        description="vLLM, TGI, llama.cpp's server, Ollama, LM Studio or our own: its /v1/models "
+                    "are listed as NAME/MODEL, and `chat --model NAME/MODEL` streams from it.")
+    endpoint.add_argument("url", metavar="URL", help="its base URL, e.g. http://127.0.0.1:8000/v1")
+    endpoint.add_argument("--name", help="what to call it (default: its host and port)")
+    endpoint.add_argument("--api-key-env", metavar="VAR",
+                          help="read its API key from this environment variable (the key is kept "
+                               "in the system keyring, or a file only you can read)")
+    endpoint.set_defaults(handler=run_add_endpoint)
+    forget = actions.add_parser("remove-endpoint", help="forget an endpoint and its key")
+    forget.add_argument("name", metavar="NAME")
+    forget.set_defaults(handler=run_remove_endpoint)
 
 
 def _registry(args: argparse.Namespace):
@@ -109,6 +123,37 @@ def run_download(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     registry = _registry(args)
     done = drive(lambda c: download(registry, args.hub_id, c), err)
     print(done.path, file=out)
+    return 0
+
+
+def run_add_endpoint(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    import os
+
+    from core.errors import BadInput, WorkbenchError
+
+    _only_list_flags(args)
+    key = None
+    if args.api_key_env:
+        key = os.environ.get(args.api_key_env)
+        if not key:
+            raise BadInput(f"The environment variable {args.api_key_env} is not set or empty.")
+    store = _registry(args).endpoints
+    endpoint = store.add(args.url, args.name, key)
+    print(f"added endpoint {endpoint.name} ({endpoint.url})"
+          + (f", key in the {endpoint.key}" if endpoint.key else ""), file=out)
+    try:
+        models = store.models(endpoint, fresh=True)
+    except WorkbenchError as exc:
+        print(f"warning: {exc.user_message()}", file=err)
+        return 0
+    for model in models:
+        print(f"  {endpoint.name}/{model}", file=out)
+    return 0
+
+
+def run_remove_endpoint(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    _only_list_flags(args)
+    print(_registry(args).endpoints.remove(args.name), file=out)
     return 0
 
 

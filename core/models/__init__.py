@@ -7,6 +7,8 @@ from core.models.adapters import ADAPTER_CONFIG, adapter_base, adapter_config, a
 from core.models.catalog import BUNDLED, HUB_CATALOGUE, PACKS, RESOURCES, PackSpec, find_pack
 from core.models.convert import convert_gguf, ensure_loadable, prepared
 from core.models.detect import dir_size, inspect_path, slug
+from core.models.endpoint_api import EndpointModelMissing, EndpointRefused, EndpointUnreachable
+from core.models.endpoints import Endpoint, EndpointStore
 from core.models.entry import HUB_ID, META_FILE, SOURCE_LABELS, Format, ModelEntry, Source, Task
 from core.models.export_gguf import export_gguf
 from core.models.gguf_info import GgufInfo, gguf_info
@@ -25,7 +27,8 @@ from core.models.registry import Registry
 from core.models.userlist import UserList
 
 __all__ = [
-    "ADAPTER_CONFIG", "BUNDLED", "GGUF_OUT_TYPES", "HUB_CATALOGUE", "HUB_ID", "META_FILE",
+    "ADAPTER_CONFIG", "BUNDLED", "Endpoint", "EndpointModelMissing", "EndpointRefused", "EndpointStore",
+    "EndpointUnreachable", "GGUF_OUT_TYPES", "HUB_CATALOGUE", "HUB_ID", "META_FILE",
     "OFFLINE_HINT", "PACKS", "RESOURCES", "SOURCE_LABELS", "Format", "GgufInfo", "ModelEntry",
     "PackSpec", "Registry", "Source", "Task", "UserList", "adapter_base", "adapter_config",
     "apply_adapter", "context_length", "convert_gguf", "dir_size", "download", "dtype_for",

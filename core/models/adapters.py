@@ -38,7 +38,7 @@ def adapter_base(folder: str | Path, registry=None) -> Path | None:
     if Path(base).expanduser().is_dir():
         return Path(base).expanduser()
     if registry is not None:
-        for entry in registry.entries():
+        for entry in registry.entries(endpoints=False):
             if entry.hub_id == base and entry.load_path and Path(entry.load_path).is_dir():
                 return Path(entry.load_path)
     try:

