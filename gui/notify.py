@@ -68,8 +68,8 @@ class NotificationBar(QFrame):
         # Qt's namespace costs ~30 ms to import: not before the window's first paint
         from PySide6.QtCore import Qt
 
+        self._waiting = [m for m in self._waiting if m[2] != text]  # shown again: in front
         if self.isVisible() and self._sticky and self.text.text() != text:
-            self._waiting = [m for m in self._waiting if m[2] != self.text.text()]
             self._waiting.append((self.kind, self.title.text(), self.text.text(), self._details))
             del self._waiting[:-MAX_WAITING]
         self._sticky = sticky
@@ -132,11 +132,13 @@ class FailedPage(QWidget):
 
     retry = Signal()
 
-    def __init__(self, title: str, exc: BaseException, parent: QWidget | None = None) -> None:
+    def __init__(self, title: str, exc: BaseException, cause: str = "",
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.error = exc
         heading, sentence = describe(exc)
-        self.message = QLabel(f"The {title} page could not open. {heading}: {sentence}")
+        text = f"The {title} page could not open. {heading}: {sentence}"
+        self.message = QLabel(f"{text}\n\n{cause}" if cause else text)
         self.message.setWordWrap(True)
         self.retry_button = QPushButton("Try again")
         self.retry_button.clicked.connect(self.retry)

@@ -51,6 +51,7 @@ class MainWindow(QMainWindow):
 
         home = home or AppHome.default()
         folder_problem = check_data_folder(home)  # a read-only folder still opens the window
+        self.folder_problem = ""  # the sentence shown about the data folder, if any
         self.home = home
         self.log_path = setup_logging(home)
         self.settings = Settings(home)
@@ -135,7 +136,8 @@ class MainWindow(QMainWindow):
             log.warning("%s", folder_problem)
             where = f"The log is written to {self.log_path}." if self.log_path else \
                 "The log goes to the terminal (stderr)."
-            self.notify.show_info(f"{folder_problem} {where}", timeout_ms=0)
+            self.folder_problem = f"{folder_problem} {where}"
+            self.notify.show_info(self.folder_problem, timeout_ms=0)
 
     # ---- pages -----------------------------------------------------------------------------
     def show_page(self, key: str) -> None:
@@ -169,7 +171,7 @@ class MainWindow(QMainWindow):
                     widget = self._build_page(key)
                 except Exception as again:
                     log.exception("building the %s page failed again", key)
-                    widget = FailedPage(PAGE_TITLES[key], again)
+                    widget = FailedPage(PAGE_TITLES[key], again, self.folder_problem)
                     widget.retry.connect(lambda k=key: self.page(k))
             self._place_page(key, widget)
         return self.pages[key]
@@ -242,6 +244,8 @@ class MainWindow(QMainWindow):
                 self.notify.show_error(exc)
                 if step == self.probe_device:
                     self._on_device_failed(exc)
+        if self.folder_problem:  # the cause in front of what it broke
+            self.notify.show_info(self.folder_problem, timeout_ms=0)
 
     def probe_device(self) -> None:
         """Check the device in a child process (torch never loads in the window for it). The

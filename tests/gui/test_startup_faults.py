@@ -139,6 +139,13 @@ def test_read_only_data_folder_opens_the_window_and_names_the_folder(qtbot, read
     assert win.log_path is None or read_only_dir not in win.log_path.parents
     _settle(qtbot, win)
     assert win.ctx.models.entries  # the bundled models still list
+    # the Chat page cannot keep a history there: it says so, and the folder stays the headline
+    from gui.notify import FailedPage
+
+    chat = win.page("chat")
+    assert isinstance(chat, FailedPage) and str(read_only_dir) in chat.message.text()
+    win.start_background()
+    assert str(read_only_dir) in win.notify.text.text()
 
 
 def test_read_only_data_folder_app_process_starts(read_only_dir, tmp_path):
@@ -186,3 +193,35 @@ def test_strip_keeps_an_earlier_message_behind_a_later_one(qtbot, window):
     assert window.notify.isVisible() and window.notify.text.text() == "The data folder /x is read-only."
     window.notify.dismiss()
     assert not window.notify.isVisible()
+
+
+def test_start_up_knows_the_device_without_loading_torch_in_the_window(tmp_path):
+    """The device is checked in a child process: the window's interpreter never imports torch
+    for it (importing torch there held the event loop for a second or more)."""
+    code = (
+        "import json, sys\n"
+        "from PySide6.QtCore import QTimer\n"
+        "from gui.app import make_app\n"
+        "from gui.window import MainWindow\n"
+        "app = make_app()\n"
+        "w = MainWindow()\n"
+        "w.first_painted.connect(lambda: QTimer.singleShot(0, w.start_background))\n"
+        "def check():\n"
+        "    if w.is_ready() and not w.device_probe.running():\n"
+        "        print(json.dumps({'device': w.device.kind if w.device else None,\n"
+        "                          'torch': 'torch' in sys.modules}))\n"
+        "        w.close()\n"
+        "    else:\n"
+        "        QTimer.singleShot(50, check)\n"
+        "w.closed.connect(app.quit)\n"
+        "w.show()\n"
+        "QTimer.singleShot(50, check)\n"
+        "app.exec()\n"
+        "w.runner.shutdown()\n"
+    )
+    env = {**os.environ, "LLM_WORKBENCH_HOME": str(tmp_path / "home"), "QT_QPA_PLATFORM": "offscreen"}
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                         env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    seen = __import__("json").loads(out.stdout.strip().splitlines()[-1])
+    assert seen["device"] in ("cpu", "cuda") and seen["torch"] is False
