@@ -137,7 +137,7 @@ def run_app(screenshot: str | None = None, page: str | None = None, wait_idle: b
 
         use_spawn()
         # one turn of the event loop later, so the painted frame is on screen first
-        QTimer.singleShot(0, window.start_background)
+        QTimer.singleShot(0, window.start_up)
         if trace:
             stall = _StallMeter(window)
             window.ready.connect(lambda: (_mark("ready"), _mark_value("max-stall-ms", stall.worst_ms)))
@@ -160,6 +160,8 @@ def run_app(screenshot: str | None = None, page: str | None = None, wait_idle: b
     window.show()
     code = app.exec()
     window.runner.shutdown()  # nothing runs by now; never let Qt destroy a running thread
+    if window.warmup is not None:
+        window.warmup.join()
     signum = stop_signals()
     if instance is not None:
         instance.release()

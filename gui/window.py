@@ -65,6 +65,7 @@ class MainWindow(QMainWindow):
         self._device_settled = False  # the check has answered (found or failed)
         self._ready = False
         self.ctx.models.changed.connect(self._check_ready)
+        self.warmup = None  # the start-up imports' thread (start_up)
         self._painted = False
         self._closing = False  # quit was asked: jobs are cancelled, the window closes when idle
         self._close_requests = 0
@@ -230,22 +231,50 @@ class MainWindow(QMainWindow):
             self._painted = True
             self.first_painted.emit()
 
-    def start_background(self) -> None:
-        """Start-up work after the first paint; each step runs whatever the others do."""
-        if self._closing:  # closed before start-up came round (Ctrl-C at once)
+    def start_up(self) -> None:
+        """The app's start-up after the first paint: the device check starts at once (a child
+        process), the slow imports run in a thread, then the model scan and, a turn later, the
+        shown page, so the window keeps painting and answering all along."""
+        from gui.warmup import Warmup
+
+        if self._closing:
             return
-        for name, step in (("checking the device", self.probe_device),
-                           ("scanning the models", self.ctx.models.refresh),
-                           ("opening the page", lambda: self.page(self.current_page()))):
-            try:
-                step()
-            except Exception as exc:
-                log.exception("start-up: %s failed", name)
-                self.notify.show_error(exc)
-                if step == self.probe_device:
-                    self._on_device_failed(exc)
+        self._guarded("checking the device", self.probe_device)
+        self.warmup = Warmup(self.current_page(), self)
+        self.warmup.done.connect(self._after_warmup)
+        self.warmup.start()
+
+    def _after_warmup(self) -> None:
+        if self._closing:
+            return
+        from PySide6.QtCore import QTimer
+
+        self._guarded("scanning the models", self.ctx.models.refresh)
+        QTimer.singleShot(0, lambda: self._closing or (
+            self._guarded("opening the page", lambda: self.page(self.current_page())),
+            self._show_folder_problem()))
+
+    def _guarded(self, name: str, step) -> None:
+        try:
+            step()
+        except Exception as exc:
+            log.exception("start-up: %s failed", name)
+            self.notify.show_error(exc)
+            if step == self.probe_device:
+                self._on_device_failed(exc)
+
+    def _show_folder_problem(self) -> None:
         if self.folder_problem:  # the cause in front of what it broke
             self.notify.show_info(self.folder_problem, timeout_ms=0)
+
+    def start_background(self) -> None:
+        """All start-up work at once (tests, scripts); each step runs whatever the others do."""
+        if self._closing:  # closed before start-up came round (Ctrl-C at once)
+            return
+        self._guarded("checking the device", self.probe_device)
+        self._guarded("scanning the models", self.ctx.models.refresh)
+        self._guarded("opening the page", lambda: self.page(self.current_page()))
+        self._show_folder_problem()
 
     def probe_device(self) -> None:
         """Check the device in a child process (torch never loads in the window for it). The

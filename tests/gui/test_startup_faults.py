@@ -225,3 +225,22 @@ def test_start_up_knows_the_device_without_loading_torch_in_the_window(tmp_path)
     assert out.returncode == 0, out.stderr
     seen = __import__("json").loads(out.stdout.strip().splitlines()[-1])
     assert seen["device"] in ("cpu", "cuda") and seen["torch"] is False
+
+
+def test_damaged_chat_history_app_process_end_to_end(tmp_path):
+    """Row 4 through the app's own start-up (main.py): it reaches ready (models and device),
+    the broken file is kept aside, the log names it, and nothing lands on the terminal."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "chats.sqlite3").write_bytes(b"this is not a database" * 100)
+    env = {**os.environ, "LLM_WORKBENCH_HOME": str(home), "QT_QPA_PLATFORM": "offscreen"}
+    shot = tmp_path / "chat.png"
+    out = subprocess.run([sys.executable, "main.py", "--screenshot", str(shot), "--page", "chat",
+                          "--wait-idle", "--startup-trace"], cwd=ROOT, capture_output=True,
+                         text=True, env=env, timeout=180)
+    assert out.returncode == 0, out.stderr
+    assert "ready-epoch" in out.stderr and "Traceback" not in out.stderr
+    assert [p.name.split("-")[0] for p in home.glob("chats.sqlite3.damaged-*")] == [
+        "chats.sqlite3.damaged"]
+    log = (home / "logs" / "workbench.log").read_text()
+    assert "chats.sqlite3" in log and "damaged" in log
