@@ -68,6 +68,8 @@ class NotificationBar(QFrame):
         # Qt's namespace costs ~30 ms to import: not before the window's first paint
         from PySide6.QtCore import Qt
 
+        if text != self.text.text() or not self.isVisible():
+            log.info("notification (%s): %s", kind, f"{title}: {text}" if title else text)
         self._waiting = [m for m in self._waiting if m[2] != text]  # shown again: in front
         if self.isVisible() and self._sticky and self.text.text() != text:
             self._waiting.append((self.kind, self.title.text(), self.text.text(), self._details))

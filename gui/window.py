@@ -157,9 +157,8 @@ class MainWindow(QMainWindow):
 
     def page(self, key: str) -> QWidget:
         """The page widget, built on first use. When building fails, the error goes to the
-        notification strip and the build is tried once more (a store that found its file damaged
-        has moved it aside by then and starts afresh); failing again, the page says why and offers
-        to try again. Either way the rest of the window goes on."""
+        notification strip and the page's place says why, with Try again; the rest of the window
+        goes on."""
         if key not in PAGES:
             raise ValueError(f"no page '{key}' (pages: {', '.join(PAGES)})")
         if key not in self.pages or isinstance(self.pages[key], FailedPage):
@@ -168,12 +167,8 @@ class MainWindow(QMainWindow):
             except Exception as exc:
                 log.exception("building the %s page failed", key)
                 self.notify.show_error(exc)
-                try:
-                    widget = self._build_page(key)
-                except Exception as again:
-                    log.exception("building the %s page failed again", key)
-                    widget = FailedPage(PAGE_TITLES[key], again, self.folder_problem)
-                    widget.retry.connect(lambda k=key: self.page(k))
+                widget = FailedPage(PAGE_TITLES[key], exc, self.folder_problem)
+                widget.retry.connect(lambda k=key: self.page(k))
             self._place_page(key, widget)
         return self.pages[key]
 

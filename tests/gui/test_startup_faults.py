@@ -57,8 +57,10 @@ def test_damaged_chat_history_app_starts_fully_and_chat_works(qtbot, home, open_
     assert win.notify.isVisible()
     shown = win.notify.text.text()
     assert "chats.sqlite3" in shown and "damaged" in shown
-    aside = [p for p in home.root.iterdir() if p.name.startswith("chats.sqlite3.damaged-")]
+    aside = [p for p in home.root.iterdir()
+             if p.name.startswith("chats.sqlite3.") and not p.name.endswith(("-wal", "-shm"))]
     assert len(aside) == 1 and aside[0].read_bytes() == garbage  # nothing lost
+    assert aside[0].name in shown  # the strip says where it went
     from gui.panels.chat import ChatPanel
 
     chat = win.page("chat")
@@ -240,7 +242,7 @@ def test_damaged_chat_history_app_process_end_to_end(tmp_path):
                          text=True, env=env, timeout=180)
     assert out.returncode == 0, out.stderr
     assert "ready-epoch" in out.stderr and "Traceback" not in out.stderr
-    assert [p.name.split("-")[0] for p in home.glob("chats.sqlite3.damaged-*")] == [
-        "chats.sqlite3.damaged"]
+    aside = [p for p in home.glob("chats.sqlite3.*") if not p.name.endswith(("-wal", "-shm"))]
+    assert len(aside) == 1 and aside[0].read_bytes() == b"this is not a database" * 100
     log = (home / "logs" / "workbench.log").read_text()
     assert "chats.sqlite3" in log and "damaged" in log
