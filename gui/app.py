@@ -133,6 +133,8 @@ def run_app(screenshot: str | None = None, page: str | None = None, wait_idle: b
     def after_first_paint() -> None:
         if screenshot or trace:
             _mark("first-paint")
+        if instance is not None:
+            instance.serve()
         from core.runtime import use_spawn  # before any job can start a process
 
         use_spawn()

@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 
 from PySide6.QtCore import QDir, QLockFile, QObject, Signal
-from PySide6.QtNetwork import QLocalServer, QLocalSocket
 
 MESSAGE = b"activate\n"
 
@@ -23,8 +22,9 @@ def instance_key(folder: Path) -> str:
 
 
 class SingleInstance(QObject):
-    """``claim()`` True: this process is the first on the folder and listens; ``activate_requested``
-    fires when a later start asks for the window. ``claim()`` False: call ``notify_primary()``."""
+    """``claim()`` True: this process is the first on the folder; after ``serve()`` (once the
+    window has painted: QtNetwork is not needed before) ``activate_requested`` fires when a later
+    start asks for the window. ``claim()`` False: call ``notify_primary()``."""
 
     activate_requested = Signal()
 
@@ -33,22 +33,32 @@ class SingleInstance(QObject):
         self.key = instance_key(folder)
         self._lock = QLockFile(str(Path(QDir.tempPath()) / f"{self.key}.lock"))
         self._lock.setStaleLockTime(0)  # a lock is stale only when its process is gone
-        self._server: QLocalServer | None = None
+        self._server = None  # a QLocalServer once serving
 
     def claim(self) -> bool:
-        if not self._lock.tryLock(100):
-            return False
+        return self._lock.tryLock(100)
+
+    def serve(self) -> bool:
+        """Listen for later starts (after a successful claim). False when that failed: the app
+        runs all the same, only the "come to the front" is lost."""
+        from PySide6.QtNetwork import QLocalServer
+
+        if self._server is not None or not self._lock.isLocked():
+            return self._server is not None
         QLocalServer.removeServer(self.key)  # a socket left by a crashed run
         server = QLocalServer(self)
         server.setSocketOptions(QLocalServer.UserAccessOption)
         server.newConnection.connect(self._on_connection)
         if not server.listen(self.key):
-            return True  # first all the same; only the "come to the front" is lost
+            server.deleteLater()
+            return False
         self._server = server
         return True
 
-    def notify_primary(self, timeout_ms: int = 3000) -> bool:
+    def notify_primary(self, timeout_ms: int = 10_000) -> bool:
         """Ask the first window to come to the front. False when it could not be reached."""
+        from PySide6.QtNetwork import QLocalSocket
+
         deadline = time.monotonic() + timeout_ms / 1000
         while True:
             sock = QLocalSocket()
@@ -80,9 +90,9 @@ class SingleInstance(QObject):
 
     def _on_ready_read(self) -> None:
         sock = self.sender()
-        if isinstance(sock, QLocalSocket):
+        if sock is not None and hasattr(sock, "readAll"):
             self._read(sock)
 
-    def _read(self, sock: QLocalSocket) -> None:
+    def _read(self, sock) -> None:
         if sock.bytesAvailable() and MESSAGE.strip() in bytes(sock.readAll()):
             self.activate_requested.emit()

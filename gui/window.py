@@ -99,7 +99,8 @@ class MainWindow(QMainWindow):
         lay.addWidget(right, 1)
         self.setCentralWidget(central)
 
-        # status bar: device (with its reason as tooltip) and the running jobs
+        # status bar: device (with its reason as tooltip) on the left, the running jobs on the
+        # right; another feature's indicator goes in with sb.addPermanentWidget(widget)
         self.device_label = QLabel("Device: detecting…")
         self.device_choice = QComboBox()
         for p in DevicePreference:

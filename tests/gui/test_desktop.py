@@ -98,7 +98,7 @@ def test_single_instance_hands_the_request_to_the_window(qtbot, window):
     folder = window.ctx.home.root
     first, second = SingleInstance(folder), SingleInstance(folder)
     try:
-        assert first.claim()
+        assert first.claim() and first.serve()
         assert not second.claim()
         first.activate_requested.connect(window.bring_to_front)
         window.showMinimized()
