@@ -33,11 +33,12 @@ def _qt_namespace() -> None:
 
 
 class Warmup(QObject):
-    done = Signal()
+    registry_ready = Signal()  # the registry's modules are in: the model scan may start
+    done = Signal()  # the page's modules too
 
     def __init__(self, page: str, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.modules = COMMON + PAGE_MODULES.get(page, ())
+        self.page_modules = PAGE_MODULES.get(page, ())
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
@@ -51,13 +52,23 @@ class Warmup(QObject):
     def _run(self) -> None:
         try:
             _qt_namespace()
-            for name in self.modules:
-                try:
-                    importlib.import_module(name)
-                except Exception:  # the step that needs it reports it where the user sees it
-                    log.exception("start-up: importing %s failed", name)
+            self._import(COMMON)
+            self._emit(self.registry_ready)
+            self._import(self.page_modules)
         finally:
+            self._emit(self.done)
+
+    @staticmethod
+    def _import(names: tuple[str, ...]) -> None:
+        for name in names:
             try:
-                self.done.emit()
-            except RuntimeError:  # the window is gone
-                pass
+                importlib.import_module(name)
+            except Exception:  # the step that needs it reports it where the user sees it
+                log.exception("start-up: importing %s failed", name)
+
+    @staticmethod
+    def _emit(signal) -> None:
+        try:
+            signal.emit()
+        except RuntimeError:  # the window is gone
+            pass

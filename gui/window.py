@@ -237,18 +237,12 @@ class MainWindow(QMainWindow):
             return
         self._guarded("checking the device", self.probe_device)
         self.warmup = Warmup(self.current_page(), self)
-        self.warmup.done.connect(self._after_warmup)
-        self.warmup.start()
-
-    def _after_warmup(self) -> None:
-        if self._closing:
-            return
-        from PySide6.QtCore import QTimer
-
-        self._guarded("scanning the models", self.ctx.models.refresh)
-        QTimer.singleShot(0, lambda: self._closing or (
+        self.warmup.registry_ready.connect(
+            lambda: self._closing or self._guarded("scanning the models", self.ctx.models.refresh))
+        self.warmup.done.connect(lambda: self._closing or (
             self._guarded("opening the page", lambda: self.page(self.current_page())),
             self._show_folder_problem()))
+        self.warmup.start()
 
     def _guarded(self, name: str, step) -> None:
         try:
