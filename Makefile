@@ -25,7 +25,7 @@ VPY   = $(VENV)/bin/python
 PIP   = $(VPY) -m pip --disable-pip-version-check
 STAMP = $(VENV)/.workbench-setup
 
-.PHONY: setup system run test lint bench clean-setup
+.PHONY: setup system run test lint bench clean-setup install-desktop
 
 setup: system $(STAMP)
 
@@ -88,6 +88,31 @@ lint: setup
 
 bench: setup
 	$(VPY) bench/startup.py
+
+# The app in the system's menu: an XDG .desktop file and the icon, for this user only
+# (XDG_DATA_HOME, ~/.local/share by default). Run `make setup` first; it starts this checkout's venv.
+XDG_DATA_HOME ?= $(HOME)/.local/share
+DESKTOP_FILE   = $(XDG_DATA_HOME)/applications/llm-workbench.desktop
+ICON_SIZES     = 16 24 32 48 64 128 256
+install-desktop:
+	@test -x $(VPY) || { echo "error: $(VPY) is missing: run make setup first"; exit 1; }
+	mkdir -p $(XDG_DATA_HOME)/applications $(XDG_DATA_HOME)/icons/hicolor/scalable/apps
+	for s in $(ICON_SIZES); do \
+	  mkdir -p $(XDG_DATA_HOME)/icons/hicolor/$${s}x$${s}/apps && \
+	  cp resources/icons/llm-workbench-$$s.png $(XDG_DATA_HOME)/icons/hicolor/$${s}x$${s}/apps/llm-workbench.png; \
+	done
+	cp resources/icons/llm-workbench.svg $(XDG_DATA_HOME)/icons/hicolor/scalable/apps/llm-workbench.svg
+	printf '%s\n' '[Desktop Entry]' 'Type=Application' 'Version=1.0' 'Name=LLM Workbench' \
+	  'GenericName=Local language models' \
+	  'Comment=Chat, classify, transcribe and fine-tune local language models, offline' \
+	  'Exec="$(abspath $(VPY))" "$(abspath main.py)"' 'Path=$(CURDIR)' 'Icon=llm-workbench' \
+	  'Terminal=false' 'Categories=Development;Science;Utility;' 'StartupNotify=true' > $(DESKTOP_FILE).tmp
+	mv $(DESKTOP_FILE).tmp $(DESKTOP_FILE)
+	@if command -v update-desktop-database >/dev/null; then \
+	  update-desktop-database -q $(XDG_DATA_HOME)/applications || true; fi
+	@if command -v gtk-update-icon-cache >/dev/null; then \
+	  gtk-update-icon-cache -q -t $(XDG_DATA_HOME)/icons/hicolor || true; fi
+	@echo "installed $(DESKTOP_FILE): LLM Workbench is in the system's menu"
 
 clean-setup:
 	rm -f $(STAMP)

@@ -1,4 +1,5 @@
-"""Non-modal notifications: one sentence, a Details view with the traceback, never a blocking box."""
+"""Non-modal notifications: one sentence, a Details view with the traceback, never a blocking box;
+and the stand-in for a page that could not open."""
 from __future__ import annotations
 
 import logging
@@ -22,8 +23,13 @@ from core.errors import describe
 log = logging.getLogger("workbench")
 
 
+MAX_WAITING = 5  # messages kept behind the one shown
+
+
 class NotificationBar(QFrame):
-    """A strip at the top of the window. ``show_error`` for failures, ``show_info`` for news."""
+    """A strip at the top of the window. ``show_error`` for failures, ``show_info`` for news.
+    A message that stays until dismissed is not lost when another arrives: Dismiss shows it again
+    (the button says how many wait)."""
 
     dismissed = Signal()
 
@@ -48,6 +54,8 @@ class NotificationBar(QFrame):
         self.details_button.clicked.connect(self.open_details)
         self.close_button.clicked.connect(self.dismiss)
         self._details = ""
+        self._sticky = False  # the message shown stays until dismissed
+        self._waiting: list[tuple[str, str, str, str]] = []  # (kind, title, text, details)
         self._dialog: QDialog | None = None
         self._timer = QTimer(self, singleShot=True, timeout=self.dismiss)
         self.hide()
@@ -56,10 +64,17 @@ class NotificationBar(QFrame):
     def kind(self) -> str:
         return self.property("kind") or ""
 
-    def _show(self, kind: str, title: str, text: str, details: str) -> None:
+    def _show(self, kind: str, title: str, text: str, details: str, sticky: bool = True) -> None:
         # Qt's namespace costs ~30 ms to import: not before the window's first paint
         from PySide6.QtCore import Qt
 
+        if text != self.text.text() or not self.isVisible():
+            log.info("notification (%s): %s", kind, f"{title}: {text}" if title else text)
+        self._waiting = [m for m in self._waiting if m[2] != text]  # shown again: in front
+        if self.isVisible() and self._sticky and self.text.text() != text:
+            self._waiting.append((self.kind, self.title.text(), self.text.text(), self._details))
+            del self._waiting[:-MAX_WAITING]
+        self._sticky = sticky
         self.text.setTextInteractionFlags(Qt.TextSelectableByMouse)
         self._timer.stop()
         self.setProperty("kind", kind)
@@ -69,6 +84,9 @@ class NotificationBar(QFrame):
         self.text.setText(text)
         self._details = details
         self.details_button.setVisible(bool(details))
+        self.title.setVisible(bool(title))
+        n = len(self._waiting)
+        self.close_button.setText(f"Dismiss ({n} more)" if n else "Dismiss")
         self.show()
 
     def show_error(self, exc: BaseException) -> None:
@@ -77,13 +95,18 @@ class NotificationBar(QFrame):
         self._show("error", title, sentence, details)
 
     def show_info(self, text: str, *, timeout_ms: int = 6000) -> None:
-        self._show("info", "", text, "")
-        self.title.setVisible(False)
+        self._show("info", "", text, "", sticky=not timeout_ms)
         if timeout_ms:
             self._timer.start(timeout_ms)
 
     def dismiss(self) -> None:
+        if self._waiting:
+            kind, title, text, details = self._waiting.pop()
+            self._sticky = False  # it is the one shown again, not one to keep behind it
+            self._show(kind, title, text, details)
+            return
         self.title.setVisible(True)
+        self._sticky = False
         self.hide()
         self.dismissed.emit()
 
@@ -104,3 +127,28 @@ class NotificationBar(QFrame):
         dlg.show()
         self._dialog = dlg
         return dlg
+
+
+class FailedPage(QWidget):
+    """In place of a page that could not open: what went wrong, and Try again."""
+
+    retry = Signal()
+
+    def __init__(self, title: str, exc: BaseException, cause: str = "",
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.error = exc
+        heading, sentence = describe(exc)
+        text = f"The {title} page could not open. {heading}: {sentence}"
+        self.message = QLabel(f"{text}\n\n{cause}" if cause else text)
+        self.message.setWordWrap(True)
+        self.retry_button = QPushButton("Try again")
+        self.retry_button.clicked.connect(self.retry)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(24, 24, 24, 24)
+        lay.addWidget(self.message)
+        row = QHBoxLayout()
+        row.addWidget(self.retry_button)
+        row.addStretch(1)
+        lay.addLayout(row)
+        lay.addStretch(1)

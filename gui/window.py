@@ -1,4 +1,6 @@
-"""The main window: a page list on the left, the pages, a notification strip and a status bar."""
+"""The main window: a page list on the left, the pages, a notification strip, a status bar and
+the Help menu. Start-up after the first paint is three independent steps (build the shown page,
+check the device, scan the models): one failing never stops the others."""
 from __future__ import annotations
 
 import logging
@@ -20,8 +22,9 @@ from PySide6.QtWidgets import (
 from core.device import DeviceInfo, DevicePreference
 from core.paths import AppHome
 from gui.context import AppContext
-from gui.jobs import Job, JobRunner
-from gui.notify import NotificationBar
+from gui.device_probe import DeviceProbe, cached, remember
+from gui.jobs import JobRunner
+from gui.notify import FailedPage, NotificationBar
 from gui.settings import Settings
 from gui.widgets.server_switch import ServerSwitch
 
@@ -35,31 +38,35 @@ PAGE_TITLES = {
     "finetune": "Fine-tune",
     "models": "Models",
 }
-def device_probe(preference: str, cancel):
-    """Core call wrapped as a job: imports torch off the GUI thread."""
-    from core.device import choose_device
-    from core.events import Done
-
-    cancel.raise_if_cancelled()
-    yield Done(result=choose_device(preference))
 
 
 class MainWindow(QMainWindow):
     first_painted = Signal()
     closed = Signal()  # the window has closed, every job stopped: the app may quit
+    ready = Signal()  # once: the model list is filled and the device known (or failed)
 
     def __init__(self, home: AppHome | None = None) -> None:
         super().__init__()
         self.setWindowTitle("LLM Workbench")
-        home = (home or AppHome.default()).ensure()
-        from gui.app import setup_logging
+        from gui.app import check_data_folder, setup_logging
 
-        setup_logging(home)
+        home = home or AppHome.default()
+        folder_problem = check_data_folder(home)  # a read-only folder still opens the window
+        self.folder_problem = ""  # the sentence shown about the data folder, if any
+        self.home = home
+        self.log_path = setup_logging(home)
         self.settings = Settings(home)
         self.notify = NotificationBar()
         self.runner = JobRunner(self, notify=self.notify.show_error)
         self.ctx = AppContext(home, self.runner, self.settings, self.notify)
         self.device: DeviceInfo | None = None
+        self.device_probe = DeviceProbe(self)
+        self.device_probe.found.connect(self._on_device_found)
+        self.device_probe.failed.connect(self._on_device_failed)
+        self._device_settled = False  # the check has answered (found or failed)
+        self._ready = False
+        self.ctx.models.changed.connect(self._check_ready)
+        self.warmup = None  # the start-up imports' thread (start_up)
         self._painted = False
         self._closing = False  # quit was asked: jobs are cancelled, the window closes when idle
         self._close_requests = 0
@@ -93,7 +100,8 @@ class MainWindow(QMainWindow):
         lay.addWidget(right, 1)
         self.setCentralWidget(central)
 
-        # status bar: device (with its reason as tooltip) and the running jobs
+        # status bar: device (with its reason as tooltip) on the left, the running jobs on the
+        # right; another feature's indicator goes in with sb.addPermanentWidget(widget)
         self.device_label = QLabel("Device: detecting…")
         self.device_choice = QComboBox()
         for p in DevicePreference:
@@ -120,6 +128,9 @@ class MainWindow(QMainWindow):
         self.device_choice.setCurrentIndex(max(0, i))
         self.device_choice.currentIndexChanged.connect(self._on_device_choice)
 
+        from gui.about import add_help_menu
+
+        add_help_menu(self)
         self.setMinimumSize(760, 520)
         geometry = self.settings.get("window/geometry")
         if isinstance(geometry, QByteArray) and not geometry.isEmpty():
@@ -127,6 +138,12 @@ class MainWindow(QMainWindow):
         else:
             self.resize(1100, 720)
         self.show_page(self.settings.get("window/page", "models") or "models")
+        if folder_problem:
+            log.warning("%s", folder_problem)
+            where = f"The log is written to {self.log_path}." if self.log_path else \
+                "The log goes to the terminal (stderr)."
+            self.folder_problem = f"{folder_problem} {where}"
+            self.notify.show_info(self.folder_problem, timeout_ms=0)
 
     # ---- pages -----------------------------------------------------------------------------
     def show_page(self, key: str) -> None:
@@ -144,57 +161,68 @@ class MainWindow(QMainWindow):
         return PAGES[self.stack.currentIndex()]
 
     def page(self, key: str) -> QWidget:
-        """The page widget, built on first use."""
-        if key not in self.pages:
-            if key == "models":
-                from gui.panels.models import ModelsPanel
-
-                widget = ModelsPanel(self.ctx)
-            elif key == "transcribe":
-                from gui.panels.transcribe import TranscribePanel
-
-                widget = TranscribePanel(self.ctx)
-            elif key == "finetune":
-                from gui.panels.finetune import FinetunePanel
-
-                widget = FinetunePanel(self.ctx)
-                widget.connect_try(self.try_model)
-            elif key == "chat":
-                from gui.panels.chat import ChatPanel
-
-                widget = ChatPanel(self.ctx)
-            elif key == "classify":
-                from gui.panels.classify import ClassifyPanel
-
-                widget = ClassifyPanel(self.ctx)
-            else:
-                raise ValueError(f"no page '{key}' (pages: {', '.join(PAGES)})")
-            if hasattr(widget, "set_models"):
-                # pages with their own model list follow the one broadcast (others use ModelBox)
-                self.ctx.models.changed.connect(widget.set_models)
-                if self.ctx.models.scanned:
-                    widget.set_models(self.ctx.models.entries)
-            widget.setObjectName(f"page-{key}")
-            index = PAGES.index(key)
-            placeholder = self.stack.widget(index)
-            self.stack.insertWidget(index, widget)
-            self.stack.removeWidget(placeholder)
-            placeholder.deleteLater()
-            self.pages[key] = widget
-            if self.nav.currentRow() == index:
-                self.stack.setCurrentIndex(index)
+        """The page widget, built on first use. When building fails, the error goes to the
+        notification strip and the page's place says why, with Try again; the rest of the window
+        goes on."""
+        if key not in PAGES:
+            raise ValueError(f"no page '{key}' (pages: {', '.join(PAGES)})")
+        if key not in self.pages or isinstance(self.pages[key], FailedPage):
+            try:
+                widget = self._build_page(key)
+            except Exception as exc:
+                log.exception("building the %s page failed", key)
+                self.notify.show_error(exc)
+                widget = FailedPage(PAGE_TITLES[key], exc, self.folder_problem)
+                widget.retry.connect(lambda k=key: self.page(k))
+            self._place_page(key, widget)
         return self.pages[key]
+
+    def _build_page(self, key: str) -> QWidget:
+        if key == "models":
+            from gui.panels.models import ModelsPanel
+
+            widget = ModelsPanel(self.ctx)
+        elif key == "transcribe":
+            from gui.panels.transcribe import TranscribePanel
+
+            widget = TranscribePanel(self.ctx)
+        elif key == "finetune":
+            from gui.panels.finetune import FinetunePanel
+
+            widget = FinetunePanel(self.ctx)
+            widget.connect_try(self.try_model)
+        elif key == "chat":
+            from gui.panels.chat import ChatPanel
+
+            widget = ChatPanel(self.ctx)
+        else:
+            from gui.panels.classify import ClassifyPanel
+
+            widget = ClassifyPanel(self.ctx)
+        return widget
+
+    def _place_page(self, key: str, widget: QWidget) -> None:
+        if hasattr(widget, "set_models"):
+            # pages with their own model list follow the one broadcast (others use ModelBox)
+            self.ctx.models.changed.connect(widget.set_models)
+            if self.ctx.models.scanned:
+                widget.set_models(self.ctx.models.entries)
+        widget.setObjectName(f"page-{key}")
+        index = PAGES.index(key)
+        placeholder = self.stack.widget(index)
+        self.stack.insertWidget(index, widget)
+        self.stack.removeWidget(placeholder)
+        placeholder.deleteLater()
+        self.pages[key] = widget
+        if self.nav.currentRow() == index:
+            self.stack.setCurrentIndex(index)
 
     def _on_nav(self, row: int) -> None:
         if row >= 0:
             self.stack.setCurrentIndex(row)
             self.settings.set("window/page", PAGES[row])
             if self._painted:
-                try:
-                    self.page(PAGES[row])
-                except Exception as exc:  # a page that cannot be built must not take the app down
-                    log.exception("building the %s page failed", PAGES[row])
-                    self.notify.show_error(exc)
+                self.page(PAGES[row])  # a page that cannot be built says so in its place
 
     # ---- first paint, then the background work -----------------------------------------------
     def paintEvent(self, event) -> None:
@@ -203,33 +231,96 @@ class MainWindow(QMainWindow):
             self._painted = True
             self.first_painted.emit()
 
+    def start_up(self) -> None:
+        """The app's start-up after the first paint: the device check starts at once (a child
+        process), the slow imports run in a thread, then the model scan and, a turn later, the
+        shown page, so the window keeps painting and answering all along."""
+        from gui.warmup import Warmup
+
+        if self._closing:
+            return
+        self._guarded("checking the device", self.probe_device)
+        self.warmup = Warmup(self.current_page(), self)
+        self.warmup.registry_ready.connect(
+            lambda: self._closing or self._guarded("scanning the models", self.ctx.models.refresh))
+        self.warmup.done.connect(lambda: self._closing or (
+            self._guarded("opening the page", lambda: self.page(self.current_page())),
+            self._show_folder_problem()))
+        self.warmup.start()
+
+    def _guarded(self, name: str, step) -> None:
+        try:
+            step()
+        except Exception as exc:
+            log.exception("start-up: %s failed", name)
+            self.notify.show_error(exc)
+            if step == self.probe_device:
+                self._on_device_failed(exc)
+
+    def _show_folder_problem(self) -> None:
+        if self.folder_problem:  # the cause in front of what it broke
+            self.notify.show_info(self.folder_problem, timeout_ms=0)
+
     def start_background(self) -> None:
-        """Work that may import heavy modules: only after the window has painted."""
-        self.page(self.current_page())
-        self.probe_device()
-        self.ctx.models.refresh()
+        """All start-up work at once (tests, scripts); each step runs whatever the others do."""
+        if self._closing:  # closed before start-up came round (Ctrl-C at once)
+            return
+        self._guarded("checking the device", self.probe_device)
+        self._guarded("scanning the models", self.ctx.models.refresh)
+        self._guarded("opening the page", lambda: self.page(self.current_page()))
+        self._show_folder_problem()
 
-    def probe_device(self) -> Job:
+    def probe_device(self) -> None:
+        """Check the device in a child process (torch never loads in the window for it). The
+        answer of the last start, when there is one, shows until the check confirms it."""
         pref = self.device_choice.currentData()
-        self.device_label.setText("Device: detecting…")
-        job = self.runner.start("Detecting device", lambda c: device_probe(pref, c), quiet=True)
-        job.event.connect(self._on_device_event)
-        job.failed.connect(self._on_device_failed)
-        return job
+        last = cached(self.settings, pref)
+        if last is not None:
+            self._show_device(last, note=" (as at the last start; checking again)")
+        else:
+            self.device = None
+            self.device_label.setText("Device: detecting…")
+        self.device_probe.start(pref)
 
-    def _on_device_event(self, ev) -> None:
-        if isinstance(ev.result, DeviceInfo):
-            self.device = ev.result
-            self.device_label.setText(self.device.label)
-            self.device_label.setToolTip(self.device.reason)
+    def _show_device(self, info: DeviceInfo, note: str = "") -> None:
+        self.device = info
+        self.device_label.setText(info.label)
+        self.device_label.setToolTip(info.reason + note)
+
+    def _on_device_found(self, info: DeviceInfo) -> None:
+        remember(self.settings, self.device_choice.currentData(), info)
+        self._show_device(info)
+        self._device_settled = True
+        self._check_ready()
 
     def _on_device_failed(self, exc) -> None:
+        self.device = None
         self.device_label.setText("Device: unavailable")
+        self.device_label.setToolTip(str(exc))
         self.notify.show_error(exc)
+        self._device_settled = True
+        self._check_ready()
 
     def _on_device_choice(self) -> None:
         self.settings.set("device/preference", self.device_choice.currentData())
         self.probe_device()
+
+    def is_ready(self) -> bool:
+        """The model list is filled and the device known (by the check or from the last start)."""
+        return self.ctx.models.scanned and (self.device is not None or self._device_settled)
+
+    def _check_ready(self, *_args) -> None:
+        if not self._ready and self.is_ready():
+            self._ready = True
+            self.ready.emit()
+
+    def bring_to_front(self) -> None:
+        """Another start on this data folder asked for this window."""
+        if self.isMinimized():
+            self.showNormal()
+        self.show()
+        self.raise_()
+        self.activateWindow()
 
     def _on_jobs_changed(self, names: list) -> None:
         visible = names
@@ -251,6 +342,7 @@ class MainWindow(QMainWindow):
             self.settings.set("window/geometry", self.saveGeometry())
             self.settings.sync()
             self.runner.cancel_all()
+            self.device_probe.stop()
             self.runner.jobs_changed.connect(self._show_finishing)
             self.runner.idle.connect(self.close)
         self._close_requests += 1
@@ -262,6 +354,7 @@ class MainWindow(QMainWindow):
             return
         if not self._closed:
             self._closed = True
+            self.device_probe.stop()
             for key, page in self.pages.items():
                 try:
                     if hasattr(page, "shutdown"):

@@ -113,7 +113,26 @@ class HistoryStore:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db: sqlite3.Connection | None = sqlite3.connect(self.path, check_same_thread=False)
+        self._db: sqlite3.Connection | None = None
+        self.damage: BadInput | None = None  # set when a damaged file was moved aside
+        try:
+            self._open()
+        except sqlite3.DatabaseError as exc:
+            if isinstance(exc, sqlite3.OperationalError) or not self.path.is_file():
+                raise  # locked, unreadable folder...: nothing is wrong with the file itself
+            self.close()
+            moved = self.path.with_name(f"{self.path.name}.broken-{time.strftime('%Y%m%d-%H%M%S')}")
+            for suffix in ("", "-wal", "-shm"):
+                part = Path(f"{self.path}{suffix}")
+                if part.exists():
+                    part.replace(Path(f"{moved}{suffix}"))
+            self.damage = BadInput(
+                f"The chat history '{self.path}' was damaged ({exc}); it was moved to '{moved}' "
+                "and a new, empty history was started.")
+            self._open()
+
+    def _open(self) -> None:
+        self._db = sqlite3.connect(self.path, check_same_thread=False)
         db = self._db
         db.row_factory = sqlite3.Row
         db.create_function("fold", 1, lambda s: (s or "").casefold(), deterministic=True)

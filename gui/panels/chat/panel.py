@@ -44,6 +44,8 @@ class ChatPanel(QWidget):
         super().__init__(parent)
         self.ctx = ctx
         self.store = HistoryStore(ctx.home.root / "chats.sqlite3")
+        if getattr(self.store, "damage", None) is not None:  # moved aside: say so, go on afresh
+            ctx.notify.show_error(self.store.damage)
         self.session = ModelSession(ctx, loader or default_loader(ctx), parent=self)
         self.conversation: Conversation | None = None
         self.editing_id: int | None = None
