@@ -18,10 +18,17 @@ from core.chat.history import (
     title_from,
 )
 from core.chat.llama import BEAM_REFUSED, LlamaEngine
-from core.chat.settings import DEFAULT_CHAT_MODEL, ChatRequest, GenerationSettings
+from core.chat.settings import (
+    DEFAULT_CHAT_MODEL,
+    PRESETS,
+    ChatRequest,
+    GenerationSettings,
+    ModelDefaults,
+    model_defaults,
+)
 
 __all__ = [
     'BEAM_REFUSED', 'ENGINES', 'ChatEngine', 'ChatRequest', 'Conversation', 'DEFAULT_CHAT_MODEL',
-    'GenerationSettings', 'HistoryStore', 'LlamaEngine', 'LoadedInfo', 'ReplyStats', 'Token', 'Truncated',
-    'open_chat', 'title_from',
+    'GenerationSettings', 'HistoryStore', 'LlamaEngine', 'LoadedInfo', 'ModelDefaults', 'PRESETS',
+    'ReplyStats', 'Token', 'Truncated', 'model_defaults', 'open_chat', 'title_from',
 ]
