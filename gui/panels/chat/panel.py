@@ -21,6 +21,8 @@ from core.chat import (
     Conversation,
     GenerationSettings,
     HistoryStore,
+    ModelDefaults,
+    model_defaults,
     title_from,
 )
 from core.errors import BadInput
@@ -64,7 +66,11 @@ class ChatPanel(QWidget):
         self.settings_button = QToolButton(text="Settings")
         self.settings_button.setCheckable(True)
         self.settings_button.setChecked(True)
+        title = QLabel("Chat")
+        title.setObjectName("pageTitle")
         bar = QHBoxLayout()
+        bar.addWidget(title)
+        bar.addSpacing(16)
         bar.addWidget(self.model_box)
         bar.addStretch(1)
         bar.addWidget(self.settings_button)
@@ -89,14 +95,18 @@ class ChatPanel(QWidget):
         self.settings_box = SettingsBox()
         self.settings_panel = settings_scroll = self.settings_box.in_scroll_area()
 
+        # the side columns keep their widths whatever the centre shows (a load's progress bar,
+        # a long status line): only the centre grows and shrinks
         split = QSplitter()
+        split.setChildrenCollapsible(False)
         split.addWidget(self.side)
         split.addWidget(centre)
         split.addWidget(settings_scroll)
         split.setStretchFactor(1, 1)
         split.setStretchFactor(0, 0)
         split.setStretchFactor(2, 0)
-        split.setSizes([200, 600, 260])
+        self.model_status.setWordWrap(True)
+        self.model_status.setMinimumWidth(1)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(split)
@@ -122,6 +132,8 @@ class ChatPanel(QWidget):
         self.settings_box.context_cap.valueChanged.connect(
             lambda v: ctx.settings.set("chat/context_cap", v))
         self.model_box.picked.connect(self._on_model_picked)
+        self.model_box.listed.connect(self._sync_defaults)
+        self.session.loaded.connect(self._sync_defaults)
         self.session.loading.connect(self._update_buttons)
         self.session.idle.connect(self._update_buttons)
         self.session.loaded.connect(self._sync_beam)
@@ -131,6 +143,7 @@ class ChatPanel(QWidget):
         QShortcut(QKeySequence("Escape"), self, self.stop)
 
         self.refresh_list()
+        self._sync_defaults()
         if self.chat_list.count():
             self.chat_list.setCurrentRow(0)
         self._update_buttons()
@@ -160,7 +173,25 @@ class ChatPanel(QWidget):
             llama = entry is not None and entry.format is Format.GGUF
         self.settings_box.set_beam_allowed(not llama)
 
+    def picked_defaults(self) -> ModelDefaults:
+        """The sampling defaults of the picked model (core.chat.model_defaults: the same the CLI
+        uses): the loaded engine's path when it is loaded, else its registry entry's."""
+        model_id = self.model_box.current_id()
+        if self.session.model is not None and self.session.model_id == model_id:
+            return model_defaults(self.session.model.info.path)
+        entry = next((e for e in self.model_box.entries if e.id == model_id), None)
+        return model_defaults(entry.load_path if entry else None)
+
+    def _sync_defaults(self, *_args, force: bool = False) -> None:
+        """The presets follow the picked model; a new chat whose settings were not changed by
+        hand (still Balanced) takes the model's defaults."""
+        box = self.settings_box
+        untouched = box.current_preset() == "balanced"
+        box.set_defaults(self.picked_defaults(),
+                         apply=self.conversation is None and (force or untouched))
+
     def _on_model_picked(self, model_id: str) -> None:
+        self._sync_defaults(force=True)
         if self.conversation is not None:
             self.store.update(self.conversation.id, model_id=model_id)
         if self.session.model is not None and model_id != self.session.model_id:
@@ -199,6 +230,7 @@ class ChatPanel(QWidget):
         self.notice.hide()
         self.chat_list.clearSelection()
         self.chat_list.setCurrentItem(None)
+        self._sync_defaults(force=True)
         self.composer.setFocus()
         self._update_buttons()
 
