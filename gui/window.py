@@ -122,7 +122,7 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(geometry)
         else:
             self.resize(1100, 720)
-        self.show_page(self.settings.get("window/page", "models") or "models")
+        self.show_page(self.settings.get("window/page", "chat") or "chat")  # first start: Chat
 
     # ---- pages -----------------------------------------------------------------------------
     def show_page(self, key: str) -> None:
