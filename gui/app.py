@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
+import os
 import sys
 import time
 from pathlib import Path
@@ -35,6 +36,9 @@ def setup_logging(home: AppHome) -> Path:
 
 
 def make_app(argv: list[str] | None = None) -> QApplication:
+    # the window shows progress itself: no console bars from libraries (a GGUF conversion's tqdm);
+    # set before anything imports tqdm, which reads it once
+    os.environ.setdefault("TQDM_DISABLE", "1")
     app = QApplication.instance() or QApplication(argv or sys.argv[:1])
     app.setApplicationName("LLM Workbench")
     app.setOrganizationName("LLM Workbench")

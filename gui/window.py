@@ -82,8 +82,8 @@ class MainWindow(QMainWindow):
         rlay = QVBoxLayout(right)
         rlay.setContentsMargins(0, 0, 0, 0)
         rlay.setSpacing(0)
-        rlay.addWidget(self.notify)
         rlay.addWidget(self.stack, 1)
+        self.notify.overlay(right)  # over the page, never pushing it down
         central = QWidget()
         lay = QHBoxLayout(central)
         lay.setContentsMargins(0, 0, 0, 0)

@@ -317,8 +317,9 @@ class ClassifyPanel(QWidget):
             cut = sum(1 for p in ev.result if p is not None and p.truncated)
             max_length = self.model.info.max_length if self.model is not None else 0
             self.batch_status.setText(ev.summary + (
-                f" {cut:,} text(s) longer than the model reads ({max_length} "
-                "tokens) were truncated to their start." if cut else ""))
+                f" {cut:,} {'text' if cut == 1 else 'texts'} longer than the model reads "
+                f"({max_length} tokens) {'was' if cut == 1 else 'were'} truncated to their start."
+                if cut else ""))
 
     def _on_batch_failed(self, exc: BaseException) -> None:
         self.batch_status.setText(f"Stopped by an error after {self.file_tab.done_count():,} "
