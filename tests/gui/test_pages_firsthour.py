@@ -71,3 +71,18 @@ def test_the_gui_prints_no_progress_bars_on_stderr():
                          timeout=120)
     assert out.returncode == 0, out.stderr
     assert "GGUF" not in out.stderr and "%|" not in out.stderr
+
+
+def test_the_loaded_line_says_the_scores_are_calibrated(tmp_path, tiny_classifier_dir):
+    import shutil
+
+    from core.classify import load_classifier
+    from core.classify.calibration import Calibration, save_calibration
+    from gui.panels.classify.panel import describe_classifier
+
+    folder = tmp_path / "clf"
+    shutil.copytree(tiny_classifier_dir, folder)
+    assert "calibrated" not in describe_classifier(load_classifier(folder, name="tiny"))
+    save_calibration(folder, Calibration(1.5, 0.052, 0.012, 400, "test"))
+    line = describe_classifier(load_classifier(folder, name="tiny"))
+    assert "scores calibrated: ECE 0.052 → 0.012" in line

@@ -49,6 +49,9 @@ def describe_classifier(model) -> str:
     what = (f"labels: {', '.join(info.labels)}" if info.kind == "classifier"
             else f"fill-mask ({model.mask_token})")
     extra = f" · {info.note}" if info.note else ""
+    calibration = getattr(model, "calibration", None)
+    if calibration is not None:  # scores temperature-scaled: say so, with the ECE it gained
+        extra += f" · scores calibrated: {calibration.line()}"
     return (f"{info.name} · {what} · reads {info.max_length} tokens · loaded in "
             f"{info.seconds:.1f} s · {info.device.split(':')[0].upper()}{extra}")
 
