@@ -73,6 +73,8 @@ def test_the_bundled_model_starts_with_a_low_temperature(qtbot, window):
     from core.chat import DEFAULT_CHAT_MODEL
 
     panel, _ = make_panel(qtbot, window, FakeEngine())
+    panel.model_box.set_entries([])  # a first start, before the registry's first scan
+    assert panel.settings_box.values().temperature <= 0.3
     panel.model_box.set_entries(window.ctx.registry.entries())
     panel.model_box.select(DEFAULT_CHAT_MODEL)
     s = panel.settings_box.values()

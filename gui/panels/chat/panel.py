@@ -22,13 +22,18 @@ from core.chat import (
     GenerationSettings,
     HistoryStore,
     ModelDefaults,
-    model_defaults,
     title_from,
 )
 from core.errors import BadInput
-from core.models.registry import Format, Task
+from core.models.registry import Task
 from gui.context import AppContext
-from gui.panels.chat.loaded import EngineLoader, default_loader, describe_engine, runs_on_llama
+from gui.panels.chat.loaded import (
+    EngineLoader,
+    default_loader,
+    describe_engine,
+    picked_defaults,
+    picks_llama,
+)
 from gui.panels.chat.reply import ReplyStream
 from gui.panels.chat.settings_box import SettingsBox
 from gui.panels.chat.sidebar import ChatList, ask_export_path, ask_title, confirm_delete, write_export
@@ -163,24 +168,11 @@ class ChatPanel(QWidget):
         self.model_box.select(model_id)
 
     def _sync_beam(self, *_args) -> None:
-        """Beam search only for a model that runs on transformers: the loaded one says which
-        engine it runs on; a picked one not loaded yet runs on llama.cpp when it is a GGUF."""
-        model_id = self.model_box.current_id()
-        if self.session.model is not None and self.session.model_id == model_id:
-            llama = runs_on_llama(self.session.model)
-        else:
-            entry = next((e for e in self.model_box.entries if e.id == model_id), None)
-            llama = entry is not None and entry.format is Format.GGUF
-        self.settings_box.set_beam_allowed(not llama)
+        self.settings_box.set_beam_allowed(not picks_llama(self.model_box, self.session))
 
     def picked_defaults(self) -> ModelDefaults:
-        """The sampling defaults of the picked model (core.chat.model_defaults: the same the CLI
-        uses): the loaded engine's path when it is loaded, else its registry entry's."""
-        model_id = self.model_box.current_id()
-        if self.session.model is not None and self.session.model_id == model_id:
-            return model_defaults(self.session.model.info.path)
-        entry = next((e for e in self.model_box.entries if e.id == model_id), None)
-        return model_defaults(entry.load_path if entry else None)
+        """The picked model's sampling defaults: the same the CLI uses for it."""
+        return picked_defaults(self.model_box, self.session)
 
     def _sync_defaults(self, *_args, force: bool = False) -> None:
         """The presets follow the picked model; a new chat whose settings were not changed by
@@ -270,13 +262,7 @@ class ChatPanel(QWidget):
             self.export(path, kind)
 
     def export(self, path: str, kind: str) -> None:
-        try:
-            write_export(self.store, self.conversation.id, path, kind)
-        except OSError as exc:
-            self.ctx.notify.show_error(exc)
-            return
-        self.ctx.settings.set("chat/export_dir", str(Path(path).parent))
-        self.ctx.notify.show_info(f"Exported to {path}")
+        write_export(self.ctx, self.store, self.conversation.id, path, kind)
 
     def _save_settings(self) -> None:
         if self.conversation is not None:

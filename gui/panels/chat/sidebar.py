@@ -97,13 +97,20 @@ class ChatList(QWidget):
         self.new_button.setEnabled(not busy)
 
 
-def write_export(store: HistoryStore, conv_id: int, path: str, kind: str) -> None:
-    """A conversation as Markdown ("md") or JSON; raises OSError when it cannot be written."""
+def write_export(ctx, store: HistoryStore, conv_id: int, path: str, kind: str) -> None:
+    """Write a conversation as Markdown ("md") or JSON, then say where (or why not); the folder
+    is remembered for the next export."""
     if kind == "md":
         text = store.export_markdown(conv_id)
     else:
         text = json.dumps(store.export_json(conv_id), indent=2, ensure_ascii=False)
-    Path(path).write_text(text, encoding="utf-8")
+    try:
+        Path(path).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        ctx.notify.show_error(exc)
+        return
+    ctx.settings.set("chat/export_dir", str(Path(path).parent))
+    ctx.notify.show_info(f"Exported to {path}")
 
 
 def ask_title(parent: QWidget, conv: Conversation | None) -> str | None:
