@@ -129,6 +129,8 @@ class MainWindow(QMainWindow):
         key = key.lower().replace("-", "")
         if key not in PAGES:
             raise ValueError(f"no page '{key}' (pages: {', '.join(PAGES)})")
+        if self.nav.currentRow() == PAGES.index(key):
+            self._on_nav(PAGES.index(key))  # the start page: no row change, still built
         self.nav.setCurrentRow(PAGES.index(key))
 
     def try_model(self, page: str, model_id: str) -> None:

@@ -56,6 +56,8 @@ class ModelBox(QWidget):
         self.progress.hide()
         self.status = QLabel(hint)
         self.status.setObjectName("hint")
+        self.status.setWordWrap(True)  # a long loaded line wraps instead of being cut off
+        self.status.setMinimumWidth(1)
         lay = QHBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(QLabel("Model"))

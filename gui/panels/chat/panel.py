@@ -110,8 +110,6 @@ class ChatPanel(QWidget):
         split.setStretchFactor(1, 1)
         split.setStretchFactor(0, 0)
         split.setStretchFactor(2, 0)
-        self.model_status.setWordWrap(True)
-        self.model_status.setMinimumWidth(1)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(split)

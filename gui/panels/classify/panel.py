@@ -321,7 +321,8 @@ class ClassifyPanel(QWidget):
             max_length = self.model.info.max_length if self.model is not None else 0
             self.batch_status.setText(ev.summary + (
                 f" {cut:,} {'text' if cut == 1 else 'texts'} longer than the model reads "
-                f"({max_length} tokens) {'was' if cut == 1 else 'were'} truncated to their start."
+                f"({max_length} tokens) {'was truncated to its' if cut == 1 else 'were truncated to their'}"
+                " start."
                 if cut else ""))
 
     def _on_batch_failed(self, exc: BaseException) -> None:
