@@ -21,7 +21,6 @@ from core.chat import (
     Conversation,
     GenerationSettings,
     HistoryStore,
-    ModelDefaults,
     title_from,
 )
 from core.errors import BadInput
@@ -71,8 +70,7 @@ class ChatPanel(QWidget):
         self.settings_button = QToolButton(text="Settings")
         self.settings_button.setCheckable(True)
         self.settings_button.setChecked(True)
-        title = QLabel("Chat")
-        title.setObjectName("pageTitle")
+        title = QLabel("Chat", objectName="pageTitle")
         bar = QHBoxLayout()
         bar.addWidget(title)
         bar.addSpacing(16)
@@ -168,17 +166,12 @@ class ChatPanel(QWidget):
     def _sync_beam(self, *_args) -> None:
         self.settings_box.set_beam_allowed(not picks_llama(self.model_box, self.session))
 
-    def picked_defaults(self) -> ModelDefaults:
-        """The picked model's sampling defaults: the same the CLI uses for it."""
-        return picked_defaults(self.model_box, self.session)
-
     def _sync_defaults(self, *_args, force: bool = False) -> None:
-        """The presets follow the picked model; a new chat whose settings were not changed by
-        hand (still Balanced) takes the model's defaults."""
-        box = self.settings_box
-        untouched = box.current_preset() == "balanced"
-        box.set_defaults(self.picked_defaults(),
-                         apply=self.conversation is None and (force or untouched))
+        """The presets follow the picked model's defaults (the CLI's); a new chat whose settings
+        were not changed by hand (still Balanced) takes them."""
+        untouched = self.settings_box.current_preset() == "balanced"
+        self.settings_box.set_defaults(picked_defaults(self.model_box, self.session),
+                                       apply=self.conversation is None and (force or untouched))
 
     def _on_model_picked(self, model_id: str) -> None:
         self._sync_defaults(force=True)
