@@ -79,6 +79,9 @@ def check_data_folder(home: AppHome) -> str | None:
 
 
 def make_app(argv: list[str] | None = None) -> QApplication:
+    # the window shows progress itself: no console bars from libraries (a GGUF conversion's tqdm);
+    # set before anything imports tqdm, which reads it once
+    os.environ.setdefault("TQDM_DISABLE", "1")
     app = QApplication.instance() or QApplication(argv or sys.argv[:1])
     app.setApplicationName("LLM Workbench")
     app.setOrganizationName("LLM Workbench")

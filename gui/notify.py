@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import traceback
 
-from PySide6.QtCore import QTimer, Signal
+from PySide6.QtCore import QEvent, QTimer, Signal
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -58,7 +58,29 @@ class NotificationBar(QFrame):
         self._waiting: list[tuple[str, str, str, str]] = []  # (kind, title, text, details)
         self._dialog: QDialog | None = None
         self._timer = QTimer(self, singleShot=True, timeout=self.dismiss)
+        self._host: QWidget | None = None
         self.hide()
+
+    def overlay(self, host: QWidget) -> None:
+        """Float over the top of ``host`` instead of taking room in a layout: the page under it
+        does not move when a notification comes or goes."""
+        self.setParent(host)
+        self._host = host
+        host.installEventFilter(self)
+        self._place()
+
+    def eventFilter(self, obj, event) -> bool:
+        if obj is self._host and event.type() == QEvent.Resize:
+            self._place()
+        return False
+
+    def _place(self) -> None:
+        if self._host is None:
+            return
+        width = self._host.width()
+        height = self.heightForWidth(width) if self.hasHeightForWidth() else -1
+        self.setGeometry(0, 0, width, max(height, self.sizeHint().height()))
+        self.raise_()
 
     @property
     def kind(self) -> str:
@@ -88,6 +110,7 @@ class NotificationBar(QFrame):
         n = len(self._waiting)
         self.close_button.setText(f"Dismiss ({n} more)" if n else "Dismiss")
         self.show()
+        self._place()
 
     def show_error(self, exc: BaseException) -> None:
         title, sentence = describe(exc)

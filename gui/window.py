@@ -90,8 +90,8 @@ class MainWindow(QMainWindow):
         rlay = QVBoxLayout(right)
         rlay.setContentsMargins(0, 0, 0, 0)
         rlay.setSpacing(0)
-        rlay.addWidget(self.notify)
         rlay.addWidget(self.stack, 1)
+        self.notify.overlay(right)  # over the page, never pushing it down
         central = QWidget()
         lay = QHBoxLayout(central)
         lay.setContentsMargins(0, 0, 0, 0)
@@ -137,7 +137,7 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(geometry)
         else:
             self.resize(1100, 720)
-        self.show_page(self.settings.get("window/page", "models") or "models")
+        self.show_page(self.settings.get("window/page", "chat") or "chat")  # first start: Chat
         if folder_problem:
             log.warning("%s", folder_problem)
             where = f"The log is written to {self.log_path}." if self.log_path else \
@@ -150,6 +150,8 @@ class MainWindow(QMainWindow):
         key = key.lower().replace("-", "")
         if key not in PAGES:
             raise ValueError(f"no page '{key}' (pages: {', '.join(PAGES)})")
+        if self.nav.currentRow() == PAGES.index(key):
+            self._on_nav(PAGES.index(key))  # the start page: no row change, still built
         self.nav.setCurrentRow(PAGES.index(key))
 
     def try_model(self, page: str, model_id: str) -> None:

@@ -19,11 +19,18 @@ from core.chat.history import (
 )
 from core.chat.llama import BEAM_REFUSED, LlamaEngine
 from core.chat.remote import RemoteEngine, RemoteInfo
-from core.chat.settings import DEFAULT_CHAT_MODEL, ChatRequest, GenerationSettings
+from core.chat.settings import (
+    DEFAULT_CHAT_MODEL,
+    PRESETS,
+    ChatRequest,
+    GenerationSettings,
+    ModelDefaults,
+    model_defaults,
+)
 
 __all__ = [
     'BEAM_REFUSED', 'ENGINES', 'ChatEngine', 'ChatRequest', 'Conversation', 'DEFAULT_CHAT_MODEL',
-    'GenerationSettings', 'HistoryStore', 'LlamaEngine', 'LoadedInfo', 'RemoteEngine', 'RemoteInfo',
-    'ReplyStats', 'Token', 'Truncated',
-    'open_chat', 'title_from',
+    'GenerationSettings', 'HistoryStore', 'LlamaEngine', 'LoadedInfo', 'ModelDefaults', 'PRESETS',
+    'RemoteEngine', 'RemoteInfo', 'ReplyStats', 'Token', 'Truncated', 'model_defaults', 'open_chat',
+    'title_from',
 ]

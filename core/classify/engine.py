@@ -111,9 +111,10 @@ class Classifier(_Loaded):
 
     kind = "classifier"
 
-    def __init__(self, model, tokenizer, info: ModelInfo) -> None:
+    def __init__(self, model, tokenizer, info: ModelInfo, calibration=None) -> None:
         super().__init__(model, tokenizer, info)
         self.labels = list(info.labels)
+        self.calibration = calibration  # calibration.Calibration: its temperature scales logits
 
     def predict(self, texts: list[str]) -> list[Prediction]:
         """One batch, in order."""
@@ -132,7 +133,8 @@ class Classifier(_Loaded):
         if self.model.config.problem_type == "multi_label_classification":
             probs = torch.sigmoid(logits.float())
         else:
-            probs = torch.softmax(logits.float(), dim=-1)
+            temperature = self.calibration.temperature if self.calibration else 1.0
+            probs = torch.softmax(logits.float() / temperature, dim=-1)
         out = []
         for text, row, cut in zip(texts, probs.cpu().tolist(), truncated):
             best = max(range(len(row)), key=row.__getitem__)
@@ -168,7 +170,8 @@ class Classifier(_Loaded):
                 yield Progress("Classifying", done, total)
         took = time.perf_counter() - started
         rate = f" ({total / took:.0f} texts/s)" if took > 0 and total else ""
-        yield Done(result=results, summary=f"Classified {total} text(s) in {took:.1f} s{rate}.")
+        yield Done(result=results, summary=f"Classified {total} text{'' if total == 1 else 's'} in "
+                                           f"{took:.1f} s{rate}.")
 
 
 class FillMasker(_Loaded):
@@ -274,7 +277,11 @@ def load_classifier(folder: str | Path, *, name: str, device: str = "cpu", regis
     info = ModelInfo(name, kind, labels if kind == "classifier" else (),
                      _max_length(model, tokenizer), str(next(model.parameters()).device),
                      time.perf_counter() - started, note)
-    return (Classifier if kind == "classifier" else FillMasker)(model, tokenizer, info)
+    if kind == "fill-mask":
+        return FillMasker(model, tokenizer, info)
+    from core.classify.calibration import load_calibration
+
+    return Classifier(model, tokenizer, info, load_calibration(folder))
 
 
 def open_classifier(registry, model_id: str | None, device: str, cancel: CancelToken

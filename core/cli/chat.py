@@ -2,17 +2,20 @@
 from __future__ import annotations
 
 import argparse
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from core.cli import add_device_option
 from core.cli.drive import drive
 from core.errors import BadInput
 
+if TYPE_CHECKING:
+    from core.chat import GenerationSettings
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from core.chat import ENGINES, GenerationSettings
+    from core.chat import ENGINES, PRESETS, GenerationSettings
 
-    d = GenerationSettings()  # the defaults live there once
+    d = GenerationSettings()  # the defaults live there once; sampling ones come from the model
     chat = sub.add_parser("chat", help="stream a reply from a local language model or an endpoint")
     chat.add_argument("prompt", help="the message to send")
     chat.add_argument("--model", help="registry id, name, folder, Hub id, or an endpoint's "
@@ -20,12 +23,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     chat.add_argument("--system", default="", help="system prompt")
     chat.add_argument("--max-new-tokens", type=int, default=d.max_new_tokens,
                       help="default: %(default)s")
-    chat.add_argument("--temperature", type=float, default=d.temperature,
-                      help="0 means greedy (default: %(default)s)")
-    chat.add_argument("--top-p", type=float, default=d.top_p, help="default: %(default)s")
-    chat.add_argument("--top-k", type=int, default=d.top_k, help="default: %(default)s")
-    chat.add_argument("--repetition-penalty", type=float, default=d.repetition_penalty,
-                      help="default: %(default)s")
+    chat.add_argument("--preset", choices=PRESETS,
+                      help="precise: greedy; balanced: the model's defaults; creative: warmer "
+                      "(default: balanced)")
+    per_model = "default: the model's, from its generation_config.json or its size"
+    chat.add_argument("--temperature", type=float, help=f"0 means greedy ({per_model})")
+    chat.add_argument("--top-p", type=float, help=per_model)
+    chat.add_argument("--top-k", type=int, help=per_model)
+    chat.add_argument("--repetition-penalty", type=float, help=per_model)
     chat.add_argument("--seed", type=int, default=d.seed)
     chat.add_argument("--num-beams", type=int, metavar="N",
                       help="beam search with N beams (no streaming; transformers engine only); "
@@ -39,29 +44,43 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     chat.set_defaults(handler=run)
 
 
+def settings_from(args: argparse.Namespace, defaults) -> GenerationSettings:
+    """The model's defaults (``ModelDefaults``), its preset when one is asked for, and what was
+    given on the command line over them."""
+    from dataclasses import replace
+
+    s = defaults.preset(args.preset or "balanced")
+    given = {k: getattr(args, k) for k in ("temperature", "top_p", "top_k", "repetition_penalty")
+             if getattr(args, k) is not None}
+    s = replace(s, **given, max_new_tokens=args.max_new_tokens, seed=args.seed)
+    if args.num_beams is not None and args.num_beams > 1:
+        s = replace(s, decoding="beam", num_beams=args.num_beams)
+    elif args.temperature == 0:
+        s = replace(s, decoding="greedy")
+    elif args.temperature is not None and s.decoding == "greedy":
+        s = replace(s, decoding="sampling")
+    return s.validate()
+
+
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from core.chat import ChatRequest, GenerationSettings, Token, open_chat
+    from core.chat import ChatRequest, Token, model_defaults, open_chat
 
     if not args.prompt.strip():
         raise BadInput("The prompt is empty.", hint='Example: main.py chat "Hello"')
-    beams = args.num_beams is not None and args.num_beams > 1
-    if beams:
-        decoding = "beam"
-    elif args.temperature == 0:
-        decoding = "greedy"
-    else:
-        decoding = "sampling"
-    settings = GenerationSettings(
-        decoding=decoding, temperature=args.temperature, top_p=args.top_p, top_k=args.top_k,
-        repetition_penalty=args.repetition_penalty, max_new_tokens=args.max_new_tokens,
-        seed=args.seed, **({"num_beams": args.num_beams} if beams else {})).validate()
-    request = ChatRequest(({"role": "user", "content": args.prompt},), args.system, settings)
-    request.validate()
+    # checked before the model loads; the model's own defaults apply once it is known
+    messages = ({"role": "user", "content": args.prompt},)
+    ChatRequest(messages, args.system, settings_from(args, model_defaults(None))).validate()
     from core.models.registry import Registry
 
     engine = drive(lambda c: open_chat(Registry(), args.model, args.device, c, engine=args.engine,
                                        max_context=args.context), err)
+    defaults = model_defaults(engine.info.path)
+    settings = settings_from(args, defaults)
+    request = ChatRequest(messages, args.system, settings)
     print(f"{engine.info.name}: {engine.info.line()}", file=err)
+    sampling = (f"temperature {settings.temperature}, top-p {settings.top_p}, top-k "
+                f"{settings.top_k}" if settings.decoding == "sampling" else settings.decoding)
+    print(f"settings: {sampling} ({defaults.source})", file=err)
     stats = None
 
     def stream(cancel):

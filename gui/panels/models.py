@@ -1,4 +1,5 @@
-"""Models page: every model the app can use, with add, import GGUF, download and delete."""
+"""Models page: every model the app has, what each is for and which pages use it, with add, import
+GGUF, convert and delete; Hub suggestions apart, downloaded on request."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -29,19 +30,12 @@ from gui.context import AppContext
 from gui.jobs import Job
 from gui.progress import show_progress
 from gui.widgets.endpoint_dialog import open_endpoint_dialog
+from gui.widgets.hub_suggestions import HubSuggestions, hub_online
+from gui.widgets.model_facts import facts, human_size
 
-COLUMNS = ("Name", "Task", "Format", "Source", "Size", "Location")
-
-
-def human_size(n: int | None) -> str:
-    if n is None:
-        return "–"
-    size = float(n)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if size < 1024 or unit == "TB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return str(n)
+COLUMNS = ("Name", "What it is for", "Used by", "Size on disk", "Trained from", "Result",
+           "Source", "Format", "Location")
+LOCATION = len(COLUMNS) - 1
 
 
 class ModelsPanel(QWidget):
@@ -57,8 +51,9 @@ class ModelsPanel(QWidget):
 
         title = QLabel("Models")
         title.setObjectName("pageTitle")
-        subtitle = QLabel("Everything the panels can use: bundled offline packs, your folders "
-                          "and files, converted and trained models, and Hub models when online.")
+        subtitle = QLabel("The models on this computer, what each is for and which pages use it: "
+                          "bundled offline packs, your folders and files, converted and trained "
+                          "models. Models to download from the Hub are listed apart, below.")
         subtitle.setWordWrap(True)
         subtitle.setObjectName("subtitle")
 
@@ -78,9 +73,10 @@ class ModelsPanel(QWidget):
         self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
         self.table.setAlternatingRowColors(True)
         self.table.setWordWrap(False)
+        self.table.setTextElideMode(Qt.ElideMiddle)  # a long path keeps its start and its end
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeToContents)
-        header.setSectionResizeMode(len(COLUMNS) - 1, QHeaderView.Stretch)
+        header.setSectionResizeMode(LOCATION, QHeaderView.Stretch)
 
         self.add_folder_button = QPushButton("Add folder…")
         self.add_file_button = QPushButton("Add file…")
@@ -95,6 +91,7 @@ class ModelsPanel(QWidget):
         self.delete_button = QPushButton("Delete")
         self.hub_id = QLineEdit(placeholderText="Hub id, e.g. HuggingFaceTB/SmolLM2-360M-Instruct")
         self.download_button = QPushButton("Download")
+        self.suggestions = HubSuggestions()
 
         self.progress = QProgressBar()
         self.progress.setTextVisible(True)
@@ -130,6 +127,7 @@ class ModelsPanel(QWidget):
         lay.addLayout(top)
         lay.addWidget(self.table, 1)
         lay.addLayout(actions)
+        lay.addWidget(self.suggestions)
         lay.addLayout(hub)
         lay.addWidget(self.progress_row)
 
@@ -147,8 +145,12 @@ class ModelsPanel(QWidget):
         self.add_endpoint_button.clicked.connect(lambda: open_endpoint_dialog(self.ctx, self))
         self.convert_button.clicked.connect(lambda: self.convert(self.selected()))
         self.delete_button.clicked.connect(self._confirm_delete)
-        self.download_button.clicked.connect(lambda: self.download(self.hub_id.text().strip()))
-        self.hub_id.returnPressed.connect(lambda: self.download(self.hub_id.text().strip()))
+        self.download_button.clicked.connect(lambda: self.download(self.download_target()))
+        self.hub_id.returnPressed.connect(lambda: self.download(self.download_target()))
+        self.hub_id.textChanged.connect(self._update_buttons)
+        self.suggestions.chosen.connect(self.hub_id.setText)
+        ctx.runner.query("Checking the Hub", lambda _c: hub_online(), self.suggestions.set_online,
+                         lambda _exc: self.suggestions.set_online(False))
         self.cancel_button.clicked.connect(self.cancel)
         ctx.models.changed.connect(self.set_entries)
         self._fill_table()
@@ -170,31 +172,41 @@ class ModelsPanel(QWidget):
         self.ctx.settings.set("models/task_filter", self.task_filter.currentData() or "")
         self._fill_table()
 
+    @staticmethod
+    def suggestion(e: ModelEntry) -> bool:
+        """A Hub model not on this computer: listed apart, as a suggestion."""
+        return e.source is Source.HUB and not e.load_path
+
     def visible_entries(self) -> list[ModelEntry]:
         task = self.task_filter.currentData()
         needle = self.search.text().strip().lower()
         return [e for e in self.entries
-                if (task is None or e.task.value == task)
+                if not self.suggestion(e) and (task is None or e.task.value == task)
                 and (not needle or needle in e.name.lower() or needle in e.id.lower())]
 
     def _fill_table(self) -> None:
         current = self.selected()
         rows = self.visible_entries()
+        names = {e.id: e.name for e in self.entries}
         self.table.setRowCount(len(rows))
         for r, e in enumerate(rows):
+            f = facts(e, names)
             fmt = e.format.value + (" → safetensors" if e.converted_path else "")
-            loc = e.load_path or (e.hub_id or "")
+            loc = e.path or (e.hub_id or "")
             if e.note:
                 loc = f"{loc}  ({e.note})" if loc else e.note
-            values = (e.name, e.task.value, fmt, SOURCE_LABELS[e.source], human_size(e.size_bytes),
-                      loc)
+            tip = "\n".join(t for t in (loc, e.converted_path and f"converted: {e.converted_path}",
+                                        ) if t)
+            values = (e.name, f.purpose, f.pages, f.size_note or human_size(f.size_bytes),
+                      f.trained_from, f.result, SOURCE_LABELS[e.source], fmt, loc)
             for c, v in enumerate(values):
                 item = QTableWidgetItem(v)
                 item.setData(Qt.UserRole, e.id)
-                item.setToolTip(loc)
+                item.setToolTip(tip or v)
                 self.table.setItem(r, c, item)
             if current and e.id == current.id:
                 self.table.selectRow(r)
+        self.suggestions.set_entries([e for e in self.entries if self.suggestion(e)])
         self._update_buttons()
 
     def selected(self) -> ModelEntry | None:
@@ -222,8 +234,8 @@ class ModelsPanel(QWidget):
             self.delete_button.setText("Delete converted copy")
         else:
             self.delete_button.setText("Delete")
-        for b in (self.import_gguf_button, self.download_button):
-            b.setEnabled(not busy)
+        self.import_gguf_button.setEnabled(not busy)
+        self.download_button.setEnabled(not busy and bool(self.download_target()))
 
     # ---- actions ---------------------------------------------------------------------------
     def _pick_folder(self) -> None:
@@ -276,6 +288,10 @@ class ModelsPanel(QWidget):
 
         reg = self.ctx.registry
         return self._run(f"Converting {entry.name}", lambda c: convert_gguf(reg, entry, c))
+
+    def download_target(self) -> str:
+        """What Download fetches: the Hub id typed, else the selected suggestion."""
+        return self.hub_id.text().strip() or self.suggestions.selected_hub_id() or ""
 
     def download(self, hub_id: str) -> Job | None:
         if not hub_id:

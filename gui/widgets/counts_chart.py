@@ -1,13 +1,17 @@
-"""A small bar chart of how many rows got each label (pyqtgraph, imported when first built)."""
+"""A small bar chart of how many rows got each label (pyqtgraph, imported when first built); a
+hint in its place until there is something to draw."""
 from __future__ import annotations
 
-from PySide6.QtWidgets import QVBoxLayout, QWidget
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel, QStackedLayout, QWidget
+
+EMPTY_HINT = "Rows per label appear here once a file is classified."
 
 
 class CountsChart(QWidget):
     """How many rows got each label, as a small bar chart."""
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, hint: str = EMPTY_HINT) -> None:
         super().__init__(parent)
         import pyqtgraph as pg
 
@@ -20,9 +24,19 @@ class CountsChart(QWidget):
         self.plot.setMinimumHeight(160)
         self.bars = None
         self.counts: dict[str, int] = {}
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(0, 0, 0, 0)
-        lay.addWidget(self.plot)
+        self.hint = QLabel(hint)
+        self.hint.setObjectName("hint")
+        self.hint.setAlignment(Qt.AlignCenter)
+        self.hint.setWordWrap(True)
+        self.stack = QStackedLayout(self)
+        self.stack.setContentsMargins(0, 0, 0, 0)
+        self.stack.addWidget(self.hint)
+        self.stack.addWidget(self.plot)
+
+    @property
+    def empty(self) -> bool:
+        """No data yet: the hint shows instead of an empty plot."""
+        return self.stack.currentWidget() is self.hint
 
     def set_counts(self, counts: dict[str, int]) -> None:
         self.counts = dict(counts)
@@ -31,6 +45,7 @@ class CountsChart(QWidget):
             self.plot.removeItem(self.bars)
             self.bars = None
         labels = list(counts)
+        self.stack.setCurrentWidget(self.plot if labels else self.hint)
         if not labels:
             return
         xs = list(range(len(labels)))

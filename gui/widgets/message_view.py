@@ -1,4 +1,5 @@
-"""One chat message: who wrote it, its text (markdown once complete), figures, Copy and Edit."""
+"""One chat message: who wrote it, its text (markdown, code fences rendered while it streams),
+the figures line under it, Copy and Edit."""
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
@@ -13,6 +14,8 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+
+FENCE = "```"
 
 
 def figures_text(meta: dict) -> str:
@@ -65,9 +68,11 @@ class MessageView(QFrame):
         self.setProperty("role", role)
         self.who = QLabel({"user": "You", "assistant": "Assistant"}.get(role, role.title()))
         self.who.setObjectName("messageRole")
+        # under the text, on a line of its own that wraps: never cut off under Copy
         self.figures = QLabel(figures_text(meta or {}))
         self.figures.setObjectName("figures")
-        self.figures.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
+        self.figures.setWordWrap(True)
+        self.figures.setVisible(bool(self.figures.text()))
         self.copy_button = QToolButton(text="Copy")
         self.copy_button.clicked.connect(lambda: self.copy_requested.emit(self.text))
         self.edit_button = QToolButton(text="Edit")
@@ -79,7 +84,7 @@ class MessageView(QFrame):
         head = QHBoxLayout()
         head.setContentsMargins(0, 0, 0, 0)
         head.addWidget(self.who)
-        head.addWidget(self.figures, 1)
+        head.addStretch(1)
         head.addWidget(self.edit_button)
         head.addWidget(self.copy_button)
         lay = QVBoxLayout(self)
@@ -87,21 +92,44 @@ class MessageView(QFrame):
         lay.setSpacing(2)
         lay.addLayout(head)
         lay.addWidget(self.body)
+        lay.addWidget(self.figures)
+        self._markdown = False  # streaming: the text is shown as markdown (it has a code fence)
         self.set_text(text, final=True)
 
     def set_text(self, text: str, *, final: bool) -> None:
         self.text = text
+        self._markdown = False
         if final and self.role == "assistant":
             self.body.setMarkdown(text)
+        elif self.role == "assistant" and FENCE in text:
+            self._show_streaming_markdown()
         else:
             self.body.setPlainText(text)
 
+    def _show_streaming_markdown(self) -> None:
+        """A reply with a code fence is shown as markdown while it streams, a fence still open
+        closed for the moment, so ```python never shows as raw text."""
+        self._markdown = True
+        text = self.text
+        if text.count(FENCE) % 2:
+            text += "\n" + FENCE
+        self.body.setMarkdown(text)
+
     def append(self, piece: str) -> None:
-        """Streaming: insert at the end without re-laying out the whole message."""
+        """Streaming: plain text is inserted at the end without re-laying out the whole message;
+        once the reply has a code fence it is shown as markdown (the page calls this in batches,
+        at most 25 times a second)."""
         self.text += piece
+        if self.role == "assistant" and (self._markdown or FENCE in self.text):
+            self._show_streaming_markdown()
+            return
         cursor = QTextCursor(self.body.document())
         cursor.movePosition(QTextCursor.End)
         cursor.insertText(piece)
 
     def set_meta(self, meta: dict) -> None:
-        self.figures.setText(figures_text(meta))
+        self.set_figures(figures_text(meta))
+
+    def set_figures(self, text: str) -> None:
+        self.figures.setText(text)
+        self.figures.setVisible(bool(text))

@@ -26,6 +26,7 @@ from gui.progress import show_progress
 from gui.widgets.model_session import ModelSession
 
 TASK_ROLE = Qt.UserRole + 1  # each item also holds its task
+FIRST_LOAD = "(a model's first load takes longest: it stays loaded for the next ones)"
 
 
 def hub_suffix(e: ModelEntry) -> str:
@@ -51,10 +52,12 @@ class ModelBox(QWidget):
         self.combo = QComboBox()
         self.combo.setMinimumWidth(260)
         self.progress = QProgressBar()
-        self.progress.setMaximumWidth(220)
+        self.progress.setFixedWidth(120)  # the percentage only: the stage is in the status line
         self.progress.hide()
         self.status = QLabel(hint)
         self.status.setObjectName("hint")
+        self.status.setWordWrap(True)  # a long loaded line wraps instead of being cut off
+        self.status.setMinimumWidth(1)
         lay = QHBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(QLabel("Model"))
@@ -120,9 +123,11 @@ class ModelBox(QWidget):
 
     def _on_loading(self, _model_id: str) -> None:
         self.progress.setRange(0, 0)
+        self.progress.setFormat("")
         self.progress.show()
-        self.status.setText("Loading…")
+        self.status.setText(f"Loading…  {FIRST_LOAD}")
 
     def _on_progress(self, ev) -> None:
-        show_progress(self.progress, ev, ev.stage)
-        self.status.setText(ev.stage + "…")
+        show_progress(self.progress, ev, "%p%" if ev.fraction is not None else "")
+        self.status.setText(f"{ev.stage}{' · ' + ev.message if ev.message else ''}…  "
+                            f"{FIRST_LOAD}")

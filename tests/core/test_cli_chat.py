@@ -1,6 +1,6 @@
-"""`main.py chat`: its defaults come from GenerationSettings, its device choices from core.device."""
+"""`main.py chat`: its sampling defaults come from the model (core.chat.model_defaults), its device
+choices from core.device."""
 import argparse
-import dataclasses
 
 from core.device import DevicePreference
 
@@ -13,25 +13,33 @@ def chat_parser():
     return parser
 
 
-def test_defaults_are_the_settings_defaults(monkeypatch):
-    import core.chat
+def test_sampling_defaults_come_from_the_model(tmp_path):
+    """No sampling option given: the CLI takes core.chat.model_defaults for the loaded model (the
+    place the Chat panel reads too); what is given overrides it; --preset picks one."""
+    import json
 
-    @dataclasses.dataclass(frozen=True)
-    class Other(core.chat.GenerationSettings):  # other defaults: the CLI must follow them
-        temperature: float = 0.3
-        top_p: float = 0.8
-        top_k: int = 7
-        repetition_penalty: float = 1.2
-        max_new_tokens: int = 99
+    from core.chat import GenerationSettings, model_defaults
+    from core.cli.chat import settings_from
 
-    for settings in (core.chat.GenerationSettings, Other):
-        monkeypatch.setattr(core.chat, "GenerationSettings", settings)
-        args = chat_parser().parse_args(["chat", "hi"])
-        d = settings()
-        assert (args.temperature, args.top_p, args.top_k, args.repetition_penalty,
-                args.max_new_tokens, args.seed) == (
-            d.temperature, d.top_p, d.top_k, d.repetition_penalty, d.max_new_tokens, d.seed)
-        assert args.num_beams is None  # no beam search unless asked
+    folder = tmp_path / "m"
+    folder.mkdir()
+    (folder / "generation_config.json").write_text(json.dumps(
+        {"do_sample": True, "temperature": 0.35, "top_p": 0.8, "top_k": 20}), encoding="utf-8")
+    defaults = model_defaults(folder)
+    args = chat_parser().parse_args(["chat", "hi"])
+    assert (args.temperature, args.top_p, args.top_k, args.repetition_penalty) == (None,) * 4
+    s = settings_from(args, defaults)
+    assert (s.decoding, s.temperature, s.top_p, s.top_k) == ("sampling", 0.35, 0.8, 20)
+    assert s == defaults.preset("balanced")
+    assert s.max_new_tokens == GenerationSettings().max_new_tokens and s.seed is None
+    s = settings_from(chat_parser().parse_args(["chat", "hi", "--temperature", "0.9"]), defaults)
+    assert (s.temperature, s.top_p) == (0.9, 0.8)
+    s = settings_from(chat_parser().parse_args(["chat", "hi", "--preset", "precise"]), defaults)
+    assert s.decoding == "greedy"
+    s = settings_from(chat_parser().parse_args(["chat", "hi", "--num-beams", "3"]), defaults)
+    assert (s.decoding, s.num_beams) == ("beam", 3)
+    args = chat_parser().parse_args(["chat", "hi"])
+    assert args.num_beams is None  # no beam search unless asked
 
 
 def test_device_choices_are_the_device_preferences():

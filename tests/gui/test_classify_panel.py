@@ -69,8 +69,8 @@ def test_a_file_fills_the_table_and_exports(qtbot, window, tiny_classifier_dir, 
     assert all(p is not None for p in preds) and len(seen) >= 300 // (16 * 8)
     assert panel.results.data(panel.results.index(5, 2)) == preds[5].label
     assert sum(panel.chart.counts.values()) == 300
-    assert "Classified 300 text(s)" in panel.batch_status.text()
-    assert "1 text(s) longer than the model reads (128 tokens)" in panel.batch_status.text()
+    assert "Classified 300 texts in" in panel.batch_status.text()
+    assert "1 text longer than the model reads (128 tokens) was truncated" in panel.batch_status.text()
     assert preds[299].truncated and not preds[5].truncated
     out = panel.export(str(tmp_path / "out.csv"))
     rows = list(csv.reader(out.open(encoding="utf-8")))

@@ -2,9 +2,11 @@
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from core.errors import HubUnreachable
+from gui.panels.models import LOCATION
 
 
 def _loaded(qtbot, window):
+    window.show_page("models")  # a first start opens on Chat
     panel = window.page("models")
     with qtbot.waitSignal(panel.refresh().finished, timeout=30_000):
         pass
@@ -93,7 +95,7 @@ def test_import_gguf_lists_it_as_a_chat_model_without_converting(qtbot, window, 
     qtbot.waitUntil(lambda: window.notify.isVisible(), timeout=5000)
     assert "Q4_1" in window.notify.text.text() and "context 8192" in window.notify.text.text()
     row = _names(panel).index("SmolLM2-135M-Instruct.Q4_1")
-    assert "GGUF Q4_1 · context 8192" in panel.table.item(row, 5).text()  # the Location column
+    assert "GGUF Q4_1 · context 8192" in panel.table.item(row, LOCATION).text()
 
 
 def test_import_of_a_file_that_is_not_gguf_is_refused(qtbot, window, monkeypatch, tmp_path):

@@ -24,9 +24,15 @@ from core.chat import (
     title_from,
 )
 from core.errors import BadInput
-from core.models.registry import Format, Task
+from core.models.registry import Task
 from gui.context import AppContext
-from gui.panels.chat.loaded import EngineLoader, default_loader, describe_engine, runs_on_llama
+from gui.panels.chat.loaded import (
+    EngineLoader,
+    default_loader,
+    describe_engine,
+    picked_defaults,
+    picks_llama,
+)
 from gui.panels.chat.reply import ReplyStream
 from gui.panels.chat.settings_box import SettingsBox
 from gui.panels.chat.sidebar import ChatList, ask_export_path, ask_title, confirm_delete, write_export
@@ -66,7 +72,10 @@ class ChatPanel(QWidget):
         self.settings_button = QToolButton(text="Settings")
         self.settings_button.setCheckable(True)
         self.settings_button.setChecked(True)
+        title = QLabel("Chat", objectName="pageTitle")
         bar = QHBoxLayout()
+        bar.addWidget(title)
+        bar.addSpacing(16)
         bar.addWidget(self.model_box)
         bar.addStretch(1)
         bar.addWidget(self.settings_button)
@@ -91,14 +100,16 @@ class ChatPanel(QWidget):
         self.settings_box = SettingsBox()
         self.settings_panel = settings_scroll = self.settings_box.in_scroll_area()
 
+        # the side columns keep their widths whatever the centre shows (a load's progress bar,
+        # a long status line): only the centre grows and shrinks
         split = QSplitter()
+        split.setChildrenCollapsible(False)
         split.addWidget(self.side)
         split.addWidget(centre)
         split.addWidget(settings_scroll)
         split.setStretchFactor(1, 1)
         split.setStretchFactor(0, 0)
         split.setStretchFactor(2, 0)
-        split.setSizes([200, 600, 260])
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(split)
@@ -124,6 +135,8 @@ class ChatPanel(QWidget):
         self.settings_box.context_cap.valueChanged.connect(
             lambda v: ctx.settings.set("chat/context_cap", v))
         self.model_box.picked.connect(self._on_model_picked)
+        self.model_box.listed.connect(self._sync_defaults)
+        self.session.loaded.connect(self._sync_defaults)
         self.session.loading.connect(self._update_buttons)
         self.session.idle.connect(self._update_buttons)
         self.session.loaded.connect(self._sync_beam)
@@ -133,6 +146,7 @@ class ChatPanel(QWidget):
         QShortcut(QKeySequence("Escape"), self, self.stop)
 
         self.refresh_list()
+        self._sync_defaults()
         if self.chat_list.count():
             self.chat_list.setCurrentRow(0)
         self._update_buttons()
@@ -152,17 +166,17 @@ class ChatPanel(QWidget):
         self.model_box.select(model_id)
 
     def _sync_beam(self, *_args) -> None:
-        """Beam search only for a model that runs on transformers: the loaded one says which
-        engine it runs on; a picked one not loaded yet runs on llama.cpp when it is a GGUF."""
-        model_id = self.model_box.current_id()
-        if self.session.model is not None and self.session.model_id == model_id:
-            llama = runs_on_llama(self.session.model)
-        else:
-            entry = next((e for e in self.model_box.entries if e.id == model_id), None)
-            llama = entry is not None and entry.format is Format.GGUF
-        self.settings_box.set_beam_allowed(not llama)
+        self.settings_box.set_beam_allowed(not picks_llama(self.model_box, self.session))
+
+    def _sync_defaults(self, *_args, force: bool = False) -> None:
+        """The presets follow the picked model's defaults (the CLI's); a new chat whose settings
+        were not changed by hand (still Balanced) takes them."""
+        untouched = self.settings_box.current_preset() == "balanced"
+        self.settings_box.set_defaults(picked_defaults(self.model_box, self.session),
+                                       apply=self.conversation is None and (force or untouched))
 
     def _on_model_picked(self, model_id: str) -> None:
+        self._sync_defaults(force=True)
         if self.conversation is not None:
             self.store.update(self.conversation.id, model_id=model_id)
         if self.session.model is not None and model_id != self.session.model_id:
@@ -201,6 +215,7 @@ class ChatPanel(QWidget):
         self.notice.hide()
         self.chat_list.clearSelection()
         self.chat_list.setCurrentItem(None)
+        self._sync_defaults(force=True)
         self.composer.setFocus()
         self._update_buttons()
 
@@ -240,13 +255,7 @@ class ChatPanel(QWidget):
             self.export(path, kind)
 
     def export(self, path: str, kind: str) -> None:
-        try:
-            write_export(self.store, self.conversation.id, path, kind)
-        except OSError as exc:
-            self.ctx.notify.show_error(exc)
-            return
-        self.ctx.settings.set("chat/export_dir", str(Path(path).parent))
-        self.ctx.notify.show_info(f"Exported to {path}")
+        write_export(self.ctx, self.store, self.conversation.id, path, kind)
 
     def _save_settings(self) -> None:
         if self.conversation is not None:

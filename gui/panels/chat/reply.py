@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from core.cancel import CancelToken
 from core.chat import ChatRequest, HistoryStore, ReplyStats, Token, Truncated
 from core.events import Done, Event
 from gui.jobs import Job
@@ -29,6 +31,7 @@ class ReplyStream(QObject):
         self._last_save = time.monotonic()
         self._stats: ReplyStats | None = None
         self._closed = False
+        self._stop = CancelToken()
         self._timer = QTimer(self, interval=FLUSH_MS, timeout=self.flush)
 
     def start(self, engine, request: ChatRequest) -> Job:
@@ -36,7 +39,8 @@ class ReplyStream(QObject):
             self.view.set_text("Beam search: the reply appears when it is complete…", final=False)
             self.view.text = ""
             self._waiting = True
-        self.job = self.ctx.runner.start("Generating a reply", lambda c: engine.stream(request, c),
+        self.job = self.ctx.runner.start("Generating a reply",
+                                         lambda c: self._stream(engine, request, c),
                                          min_interval=0)
         self.job.event.connect(self._on_event)
         self.job.failed.connect(self._on_failed)
@@ -44,9 +48,23 @@ class ReplyStream(QObject):
         self._timer.start()
         return self.job
 
+    def _stream(self, engine, request: ChatRequest, cancel: CancelToken) -> Iterator[Event]:
+        """The engine's stream under the reply's own stop token. Stop sets only that token, so
+        the engine ends the reply at its next step and still delivers its figures (Done with
+        stopped=True); the job's token (quitting the app) stops it too."""
+        events = engine.stream(request, self._stop)
+        try:
+            for ev in events:
+                if cancel.cancelled:
+                    self._stop.cancel()
+                yield ev
+        finally:
+            events.close()
+
     def stop(self) -> None:
-        if self.job is not None:
-            self.job.cancel()
+        """End the reply at the engine's next step; what was generated stays, measured and
+        marked "stopped"."""
+        self._stop.cancel()
 
     def _on_event(self, ev: Event) -> None:
         if self._closed:
@@ -80,8 +98,7 @@ class ReplyStream(QObject):
     def mark_failed(self) -> None:
         self.flush()
         self.store.update_message(self.reply_id, self.view.text, {"error": True, "partial": True})
-        self.view.set_meta({})
-        self.view.figures.setText("failed: the partial reply is kept")
+        self.view.set_figures("failed: the partial reply is kept")
 
     def _on_failed(self, exc: BaseException) -> None:
         if not self._closed:

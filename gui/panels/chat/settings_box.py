@@ -1,22 +1,31 @@
-"""The system prompt and sampling settings of the current chat."""
+"""The system prompt and sampling settings of the current chat: a Precise / Balanced / Creative
+row over the detailed settings, whose defaults come from the model in use."""
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
+    QButtonGroup,
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
+    QHBoxLayout,
     QLabel,
     QPlainTextEdit,
     QScrollArea,
     QSpinBox,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
-from core.chat import BEAM_REFUSED, GenerationSettings
+from core.chat import BEAM_REFUSED, PRESETS, GenerationSettings, ModelDefaults, model_defaults
 
 BEAM_TIP = BEAM_REFUSED + " This model runs on llama.cpp."
+PRESET_TIPS = {
+    "precise": "Greedy: the likeliest word each time. Best for facts and short answers.",
+    "balanced": "The model's own defaults.",
+    "creative": "Warmer and more varied than the defaults: for stories and ideas.",
+}
 
 
 class SettingsBox(QWidget):
@@ -48,10 +57,29 @@ class SettingsBox(QWidget):
         self.beam_note = QLabel("Beam search shows the reply when it is complete (no streaming).")
         self.beam_note.setWordWrap(True)
         self.beam_note.setObjectName("hint")
+        self.defaults = model_defaults(None)
+        self.presets = QButtonGroup(self)
+        self.presets.setExclusive(False)  # custom settings check none of them
+        self.preset_buttons: dict[str, QToolButton] = {}
+        presets = QHBoxLayout()
+        presets.setSpacing(4)
+        for name in PRESETS:
+            b = QToolButton(text=name.title(), checkable=True, toolTip=PRESET_TIPS[name])
+            b.setObjectName(f"preset_{name}")
+            b.clicked.connect(lambda _c=False, n=name: self.apply_preset(n))
+            self.presets.addButton(b)
+            self.preset_buttons[name] = b
+            presets.addWidget(b, 1)
+        self.defaults_note = QLabel()
+        self.defaults_note.setObjectName("hint")
+        self.defaults_note.setWordWrap(True)
         outer = QVBoxLayout(self)
         outer.setContentsMargins(8, 8, 8, 8)
         outer.addWidget(QLabel("System prompt"))
         outer.addWidget(self.system)
+        outer.addWidget(QLabel("Sampling"))
+        outer.addLayout(presets)
+        outer.addWidget(self.defaults_note)
         form = QFormLayout()
         form.setContentsMargins(0, 0, 0, 0)
         outer.addLayout(form)
@@ -66,13 +94,43 @@ class SettingsBox(QWidget):
         form.addRow("Beams", self.beams)
         form.addRow(self.beam_note)
         form.addRow("Context cap", self.context_cap)
-        self.set_values(GenerationSettings(), "")
+        self.set_values(self.defaults.settings, "")
         for w in (self.temperature, self.top_p, self.top_k, self.repetition, self.max_new,
                   self.seed, self.beams):
             w.valueChanged.connect(self.changed)
+        for w in (self.temperature, self.top_p, self.top_k, self.repetition):
+            w.valueChanged.connect(self._sync_preset)
         self.decoding.currentIndexChanged.connect(self._sync_enabled)
+        self.decoding.currentIndexChanged.connect(self._sync_preset)
         self.decoding.currentIndexChanged.connect(self.changed)
         self.system.textChanged.connect(self.changed)
+
+    # ---- defaults and presets ---------------------------------------------------------------
+    def set_defaults(self, defaults: ModelDefaults, *, apply: bool) -> None:
+        """The model in use's defaults: the presets follow them; ``apply`` also puts them in the
+        settings (a new chat), keeping the system prompt, max tokens and seed."""
+        self.defaults = defaults
+        self.defaults_note.setText(f"Balanced: {defaults.source}.")
+        if apply:
+            self.apply_preset("balanced")
+        self._sync_preset()
+
+    def apply_preset(self, name: str) -> None:
+        current = self.values()
+        preset = self.defaults.preset(name)
+        keep = {"max_new_tokens": current.max_new_tokens, "seed": current.seed,
+                "num_beams": current.num_beams}
+        self.set_values(GenerationSettings(**{**preset.to_dict(), **keep}),
+                        self.system.toPlainText())
+        self.changed.emit()
+
+    def current_preset(self) -> str | None:
+        return self.defaults.matching_preset(self.values())
+
+    def _sync_preset(self) -> None:
+        match = self.current_preset()
+        for name, b in self.preset_buttons.items():
+            b.setChecked(name == match)
 
     def _sync_enabled(self) -> None:
         mode = self.decoding.currentData()
@@ -125,13 +183,13 @@ class SettingsBox(QWidget):
             w.blockSignals(False)
         self.blockSignals(False)
         self._sync_enabled()
+        self._sync_preset()
 
     def in_scroll_area(self) -> QScrollArea:
         """The box in a scroll area of the width the page gives it."""
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(self)
-        scroll.setMinimumWidth(250)
-        scroll.setMaximumWidth(340)
+        scroll.setFixedWidth(290)  # a running job never narrows it
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
         return scroll

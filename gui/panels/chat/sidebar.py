@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
@@ -22,6 +23,23 @@ from PySide6.QtWidgets import (
 
 from core.chat import Conversation, HistoryStore
 
+SIDE_WIDTH = 240
+
+
+def list_titles(convs: list[Conversation]) -> list[str]:
+    """What the list shows of each chat: its title; chats that share a title get a second line
+    with the time each was last used and its number ("29 Nov 22:31 · #12"), so "What is the
+    capital of Fra…" twice can be told apart (each line is elided on its own)."""
+    counts = Counter(c.title for c in convs)
+    out = []
+    for c in convs:
+        if counts[c.title] > 1:
+            when = time.strftime("%d %b %H:%M", time.localtime(c.updated))
+            out.append(f"{c.title}\n{when} · #{c.id}")
+        else:
+            out.append(c.title)
+    return out
+
 
 class ChatList(QWidget):
     export_requested = Signal(str)  # "md" or "json"
@@ -29,8 +47,6 @@ class ChatList(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("chatSide")
-        self.setMinimumWidth(170)
-        self.setMaximumWidth(300)
         self.search = QLineEdit(placeholderText="Search chats…")
         self.search.setClearButtonEnabled(True)
         self.list = QListWidget()
@@ -54,13 +70,20 @@ class ChatList(QWidget):
         for b in (self.rename_button, self.delete_button, self.export_button):
             row.addWidget(b)
         lay.addLayout(row)
+        # a fixed width (a running job never narrows it) that fits the three buttons unclipped
+        m = lay.contentsMargins()
+        buttons = sum(b.sizeHint().width() for b in (self.rename_button, self.delete_button,
+                                                     self.export_button))
+        self.setFixedWidth(max(SIDE_WIDTH, buttons + 2 * row.spacing() + m.left() + m.right()
+                               + 4))
 
     def fill(self, store: HistoryStore, keep: int | None) -> None:
         """The conversations matching the search, newest first; ``keep`` stays selected."""
         self.list.blockSignals(True)
         self.list.clear()
-        for conv in store.conversations(self.search.text().strip()):
-            item = QListWidgetItem(conv.title)
+        convs = list(store.conversations(self.search.text().strip()))
+        for conv, shown in zip(convs, list_titles(convs)):
+            item = QListWidgetItem(shown)
             item.setData(Qt.UserRole, conv.id)
             item.setToolTip(time.strftime("%Y-%m-%d %H:%M", time.localtime(conv.updated)))
             self.list.addItem(item)
@@ -74,13 +97,20 @@ class ChatList(QWidget):
         self.new_button.setEnabled(not busy)
 
 
-def write_export(store: HistoryStore, conv_id: int, path: str, kind: str) -> None:
-    """A conversation as Markdown ("md") or JSON; raises OSError when it cannot be written."""
+def write_export(ctx, store: HistoryStore, conv_id: int, path: str, kind: str) -> None:
+    """Write a conversation as Markdown ("md") or JSON, then say where (or why not); the folder
+    is remembered for the next export."""
     if kind == "md":
         text = store.export_markdown(conv_id)
     else:
         text = json.dumps(store.export_json(conv_id), indent=2, ensure_ascii=False)
-    Path(path).write_text(text, encoding="utf-8")
+    try:
+        Path(path).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        ctx.notify.show_error(exc)
+        return
+    ctx.settings.set("chat/export_dir", str(Path(path).parent))
+    ctx.notify.show_info(f"Exported to {path}")
 
 
 def ask_title(parent: QWidget, conv: Conversation | None) -> str | None:

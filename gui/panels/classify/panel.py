@@ -49,6 +49,9 @@ def describe_classifier(model) -> str:
     what = (f"labels: {', '.join(info.labels)}" if info.kind == "classifier"
             else f"fill-mask ({model.mask_token})")
     extra = f" · {info.note}" if info.note else ""
+    calibration = getattr(model, "calibration", None)
+    if calibration is not None:  # scores temperature-scaled: say so, with the ECE it gained
+        extra += f" · scores calibrated: {calibration.line()}"
     return (f"{info.name} · {what} · reads {info.max_length} tokens · loaded in "
             f"{info.seconds:.1f} s · {info.device.split(':')[0].upper()}{extra}")
 
@@ -317,8 +320,10 @@ class ClassifyPanel(QWidget):
             cut = sum(1 for p in ev.result if p is not None and p.truncated)
             max_length = self.model.info.max_length if self.model is not None else 0
             self.batch_status.setText(ev.summary + (
-                f" {cut:,} text(s) longer than the model reads ({max_length} "
-                "tokens) were truncated to their start." if cut else ""))
+                f" {cut:,} {'text' if cut == 1 else 'texts'} longer than the model reads "
+                f"({max_length} tokens) {'was truncated to its' if cut == 1 else 'were truncated to their'}"
+                " start."
+                if cut else ""))
 
     def _on_batch_failed(self, exc: BaseException) -> None:
         self.batch_status.setText(f"Stopped by an error after {self.file_tab.done_count():,} "

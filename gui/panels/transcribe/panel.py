@@ -106,6 +106,7 @@ class TranscribePanel(QWidget):
         self.viewer.play_requested.connect(lambda seg: self.player.play(self.shown.path, seg))
         self.viewer.copy_button.clicked.connect(self.copy_all)
         self.viewer.stop_play_button.clicked.connect(self.player.stop)
+        self.player.playing.connect(self.viewer.stop_play_button.setEnabled)
         for fmt, b in self.viewer.export_buttons.items():
             b.clicked.connect(lambda _=False, f=fmt: self.export_current(f))
         self.viewer.export_folder_button.clicked.connect(self._choose_export_folder)

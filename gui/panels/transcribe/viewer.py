@@ -48,6 +48,7 @@ class TranscriptViewer(QWidget):
         self.table.setToolTip("Click a segment to play it; double-click its text to edit.")
         self.copy_button = QPushButton("Copy all")
         self.stop_play_button = QPushButton("■ Stop playback")
+        self.stop_play_button.setEnabled(False)  # only while a segment plays
         self.export_buttons = {fmt: QPushButton(fmt.upper()) for fmt in FORMATS}
         self.export_folder_button = QPushButton("Export folder…")
         top = QHBoxLayout()
