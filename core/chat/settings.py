@@ -63,6 +63,11 @@ SMALL_MODEL = 1.5e9  # parameters: below this a low temperature keeps a model on
 # SmolLM2's own card recommends a low temperature and top-p 0.9 for its small models
 SMALL_DEFAULTS = GenerationSettings(temperature=0.2, top_p=0.9, top_k=50)
 LARGE_DEFAULTS = GenerationSettings(temperature=0.7, top_p=0.9, top_k=50)
+# Some small models' chat templates put a persona in when no system prompt is given ("You are
+# a helpful AI assistant named SmolLM..."); with a quantised file the bundled 135M model then drifts
+# off the question (greedy on llama.cpp: "L'Etoile, la Cite..." for the capital of France). A
+# plain system prompt keeps it answering: "The capital of France is Paris."
+SMALL_SYSTEM_PROMPT = "You are a helpful assistant."
 PRESETS = ("precise", "balanced", "creative")
 # bits per weight of common GGUF quantisations (the file size then gives the parameter count)
 GGUF_BITS = (("IQ1", 1.8), ("IQ2", 2.4), ("Q2", 2.6), ("IQ3", 3.4), ("Q3", 3.5), ("IQ4", 4.5),
@@ -75,6 +80,7 @@ class ModelDefaults:
     """The sampling settings that suit one model, and where they come from in words."""
     settings: GenerationSettings
     source: str  # "from its generation_config.json", "suits a model of about 135M parameters"
+    system_prompt: str = ""  # what a new chat starts with (the user may change it)
 
     def preset(self, name: str) -> GenerationSettings:
         """Precise: greedy (the likeliest word each time). Balanced: the model's defaults.
@@ -174,22 +180,23 @@ def model_defaults(path: str | Path | None) -> ModelDefaults:
     params = estimate_parameters(path)
     base = SMALL_DEFAULTS if params is not None and params < SMALL_MODEL else LARGE_DEFAULTS
     size = f"suits a model of about {_size_words(params)} parameters" if params else ""
+    system = SMALL_SYSTEM_PROMPT if params is not None and params < SMALL_MODEL else ""
     gen = _generation_config(path)
     own = {k: gen[k] for k in SAMPLING_KEYS if isinstance(gen.get(k), (int, float))
            and not isinstance(gen.get(k), bool)}
     if gen.get("do_sample") is False and not own:
         return ModelDefaults(replace(base, decoding="greedy"),
-                             "greedy, as its generation_config.json says")
+                             "greedy, as its generation_config.json says", system)
     if own:
         try:
             settings = replace(base, decoding="sampling", **own).validate()
         except (BadInput, TypeError):
             settings = None
         if settings is not None:
-            return ModelDefaults(settings, "from its generation_config.json")
+            return ModelDefaults(settings, "from its generation_config.json", system)
     if params is None:
         return ModelDefaults(LARGE_DEFAULTS, "the app's defaults (its size is unknown)")
-    return ModelDefaults(base, size)
+    return ModelDefaults(base, size, system)
 
 
 @dataclass(frozen=True)

