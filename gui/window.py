@@ -107,6 +107,8 @@ class MainWindow(QMainWindow):
         sb = self.statusBar()
         sb.addWidget(self.device_label)
         sb.addWidget(self.device_choice)
+        from gui.widgets.loaded_models import LoadedModels  # what the model cache holds
+        sb.addPermanentWidget(LoadedModels(self.ctx, self))
         sb.addPermanentWidget(self.job_label)
         sb.addPermanentWidget(self.cancel_jobs_button)
         self.runner.jobs_changed.connect(self._on_jobs_changed)
