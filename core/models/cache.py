@@ -112,9 +112,12 @@ def close_engine(engine: Any) -> None:
 
 
 def give_memory_back() -> None:
-    """Collect garbage, empty the CUDA cache (when torch is loaded) and trim the C heap, so what
-    an unloaded engine held leaves the process's resident memory."""
-    gc.collect()
+    """Collect the young garbage, empty the CUDA cache (when torch is loaded) and trim the C heap,
+    so what an unloaded engine held leaves the process's resident memory. Engines are freed by
+    reference counting; a full collection is left out on purpose: with torch and transformers
+    imported it walks millions of objects, seconds on a busy machine, holding the interpreter
+    (the window would freeze). The trim runs on a short thread: it releases the interpreter."""
+    gc.collect(1)
     torch = sys.modules.get("torch")
     if torch is not None:
         try:
@@ -123,12 +126,16 @@ def give_memory_back() -> None:
         except RuntimeError:
             pass
     if sys.platform.startswith("linux"):
-        try:
-            import ctypes
+        threading.Thread(target=_trim_heap, name="malloc_trim").start()
 
-            ctypes.CDLL("libc.so.6").malloc_trim(0)
-        except (OSError, AttributeError):
-            pass
+
+def _trim_heap() -> None:
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 @dataclass
