@@ -1,10 +1,13 @@
 """The one reader of user text files: plain text and CSV/TSV tables, with encoding detection.
 Classify and Fine-tune read their files through it, so they accept and refuse the same files with
-the same messages (Fine-tune parses JSON lines from the text it returns)."""
+the same messages (Fine-tune parses JSON lines from the text it returns). ``stream_lines`` reads a
+large text file line by line in bounded memory, each line cut to a length (Classify's files)."""
 from __future__ import annotations
 
+import codecs
 import csv
 import io
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +16,8 @@ from core.errors import BadInput
 TEXT_COLUMNS = ("text", "sentence", "sentence1", "content", "review", "document", "input")
 LABEL_COLUMNS = ("label", "labels", "class", "category", "target", "sentiment", "output")
 TABLE_SUFFIXES = (".csv", ".tsv")
+CHUNK_BYTES = 1 << 20  # what stream_lines reads at a time
+SNIFF_CHARS = 65536  # looks_binary's sample
 
 
 def read_text_file(path: str | Path) -> tuple[str, str]:
@@ -67,6 +72,86 @@ def looks_binary(text: str) -> bool:
     sample = text[:65536]
     controls = sum(1 for ch in sample if ord(ch) < 32 and ch not in "\t\n\r\f\v")
     return controls > max(8, len(sample) // 100)
+
+
+def _existing_file(path: str | Path) -> Path:
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise BadInput(f"The file '{p}' does not exist.")
+    if not p.is_file():
+        raise BadInput(f"'{p}' is not a file.")
+    return p
+
+
+def sniff_encoding(path: str | Path, chunk_bytes: int = CHUNK_BYTES) -> str:
+    """The encoding ``read_text_file`` would pick for ``path``, found in one pass over the file
+    in chunks (bounded memory). BadInput as read_text_file for missing, binary or empty files."""
+    p = _existing_file(path)
+    try:
+        with open(p, "rb") as f:
+            head = f.read(4)
+            if not head:
+                raise BadInput(f"'{p.name}' is empty.", hint="Choose a file with some text in it.")
+            if head.startswith(b"\xef\xbb\xbf"):
+                return "utf-8-sig"
+            candidates = ["utf-16"] if head.startswith((b"\xff\xfe", b"\xfe\xff")) else \
+                ["utf-8", "cp1252", "latin-1"]
+            for enc in candidates:
+                f.seek(0)
+                decoder = codecs.getincrementaldecoder(enc)()
+                sample = ""
+                try:
+                    while block := f.read(chunk_bytes):
+                        if enc != "utf-16" and b"\x00" in block:
+                            raise BadInput(f"'{p.name}' is a binary file, not text.",
+                                           hint="Choose a plain-text file (.txt, .md, .jsonl, "
+                                                ".csv or .tsv).")
+                        text = decoder.decode(block)
+                        if len(sample) < SNIFF_CHARS:
+                            sample += text[:SNIFF_CHARS - len(sample)]
+                    decoder.decode(b"", final=True)
+                except UnicodeDecodeError:
+                    continue
+                if enc in ("cp1252", "latin-1") and looks_binary(sample):
+                    raise BadInput(f"'{p.name}' does not look like text: it cannot be decoded "
+                                   "as UTF-8 and is full of control characters.",
+                                   hint="Choose a plain-text file, or save it as UTF-8.")
+                return enc
+    except OSError as exc:
+        raise BadInput(f"Cannot read '{p.name}': {exc.strerror or exc}.") from exc
+    raise BadInput(f"'{p.name}' is a binary file, not text.",  # a UTF-16 BOM, then not UTF-16
+                   hint="Choose a plain-text file (.txt, .md, .jsonl, .csv or .tsv).")
+
+
+def stream_lines(path: str | Path, max_chars: int, *, encoding: str | None = None,
+                 chunk_chars: int = CHUNK_BYTES) -> Iterator[tuple[str, bool]]:
+    """(line, cut) for each line of a text file, as ``str.splitlines`` splits it, each line cut
+    to its first ``max_chars`` characters (``cut``: something was dropped). Memory stays about
+    one chunk plus one line, however large the file or long its lines."""
+    p = Path(path).expanduser()
+    enc = encoding or sniff_encoding(p)
+    line: list[str] = []
+    kept = 0
+    cut = False
+    try:
+        with open(p, encoding=enc, errors="replace", newline=None) as f:
+            while chunk := f.read(chunk_chars):
+                for part in chunk.splitlines(keepends=True):
+                    body = part.splitlines()[0]
+                    ended = len(body) < len(part)  # the line ends in this part
+                    room = max_chars - kept
+                    if len(body) > room:
+                        body, cut = body[:max(0, room)], True
+                    if body:
+                        line.append(body)
+                        kept += len(body)
+                    if ended:
+                        yield "".join(line), cut
+                        line, kept, cut = [], 0, False
+    except OSError as exc:
+        raise BadInput(f"Cannot read '{p.name}': {exc.strerror or exc}.") from exc
+    if line or cut:
+        yield "".join(line), cut
 
 
 @dataclass

@@ -116,3 +116,12 @@ class AppContext:
         from core.models.registry import Registry
 
         return Registry(self.home)
+
+    @cached_property
+    def model_cache(self):
+        """The loaded engines every page shares (core.models.cache), budget and idle time from the
+        settings."""
+        from core.models.cache import ModelCache
+        from gui.settings import cache_settings
+
+        return ModelCache(cache_settings(self.settings))

@@ -22,3 +22,19 @@ class Settings:
 
     def sync(self) -> None:
         self._q.sync()
+
+
+def cache_settings(settings: Settings):
+    """The loaded-model cache's budget and idle time from the settings ("models/budget_mb",
+    "models/idle_minutes"; the defaults of core.models.cache where unset or unreadable)."""
+    from core.models.cache import CacheSettings
+
+    defaults = CacheSettings()
+    try:
+        budget_mb = float(settings.get("models/budget_mb", 0) or 0)
+        idle_min = settings.get("models/idle_minutes", None)
+        idle_s = defaults.idle_s if idle_min in (None, "") else float(idle_min) * 60
+    except (TypeError, ValueError):
+        return defaults
+    budget = int(budget_mb * 2**20) if budget_mb > 0 else defaults.budget_bytes
+    return CacheSettings(budget_bytes=budget, idle_s=max(0.0, idle_s))

@@ -119,6 +119,8 @@ class MainWindow(QMainWindow):
         self.server_switch = ServerSwitch(self.ctx)  # the local OpenAI-compatible server
         sb.addWidget(self.server_switch)
         self.closed.connect(self.server_switch.shutdown)
+        from gui.widgets.loaded_models import LoadedModels  # what the model cache holds
+        sb.addPermanentWidget(LoadedModels(self.ctx, self))
         sb.addPermanentWidget(self.job_label)
         sb.addPermanentWidget(self.cancel_jobs_button)
         self.runner.jobs_changed.connect(self._on_jobs_changed)

@@ -15,10 +15,10 @@ from core.classify.engine import (
     open_classifier,
 )
 from core.classify.export import export_csv, result_columns
-from core.classify.files import InputTable, read_table
+from core.classify.files import MAX_TEXT_CHARS, InputTable, read_table, short_text
 
 __all__ = [
     'BATCH_SIZE', 'BatchResult', 'Classifier', 'DEFAULT_CLASSIFY_MODEL', 'FILL_TOP_K', 'FillMasker',
     'InputTable', 'Prediction', 'export_csv', 'load_classifier', 'open_classifier', 'read_table',
-    'result_columns',
+    'result_columns', 'short_text', 'MAX_TEXT_CHARS',
 ]

@@ -30,7 +30,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     import csv
 
-    from core.classify import FillMasker, open_classifier, read_table, result_columns
+    from core.classify import FillMasker, open_classifier, read_table, result_columns, short_text
     from core.models.registry import Registry
 
     texts = list(args.texts)
@@ -67,7 +67,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                         w.writerow([t, m, r, f.token, f"{f.score:.6f}", f.sequence])
         else:
             for t, masks in rows:
-                print(t, file=out)
+                print(short_text(t), file=out)
                 for m, fills in enumerate(masks, 1):
                     cands = ", ".join(f"{f.token} {f.score:.3f}" for f in fills)
                     print(f"  mask {m}: {cands}", file=out)
@@ -89,5 +89,5 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     else:
         width = max(len(lab) for lab in model.labels)
         for p in preds:
-            print(f"{p.label.ljust(width)}  {p.score:.3f}  {p.text}", file=out)
+            print(f"{p.label.ljust(width)}  {p.score:.3f}  {short_text(p.text)}", file=out)
     return 0

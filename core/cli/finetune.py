@@ -127,7 +127,7 @@ def _check_same(args: argparse.Namespace, saved) -> None:
 
 
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from core.finetune import LossPoint, TrainProgress, export_script, train
+    from core.finetune import LossPoint, TrainProgress, export_script, train_in_child
 
     config = config_from_args(args)
     if args.export_script:
@@ -136,7 +136,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         return 0
 
     def run(cancel):
-        for ev in train(config, cancel, resume=args.resume):
+        for ev in train_in_child(config, cancel, resume=args.resume):  # memory back at the end
             if isinstance(ev, TrainProgress):
                 eta = "-" if ev.eta_s is None else f"{ev.eta_s:.0f} s"
                 print(f"step {ev.step}/{ev.max_steps}  epoch {ev.epoch:.2f}  ETA {eta}",

@@ -1,10 +1,14 @@
-"""The loaded model of one page: ``ModelSession`` loads it in a job and closes it when replaced.
+"""The loaded model of one page: ``ModelSession`` loads it in a job, through the app's shared
+model cache (``ctx.model_cache``, core/models/cache.py), and lets go of it when replaced.
 
-    session = ModelSession(ctx, opener, *, notify=True, parent=None)
+    session = ModelSession(ctx, opener, *, notify=True, parent=None, kind=None)
         opener(model_id: str, device: str, cancel: CancelToken[, options=...]) -> Iterator[Event]
         is a core generator that yields Progress and ends with Done(result=model), e.g.
         ``lambda m, d, c: open_classifier(ctx.registry, m, d, c)``. The device is the user's
         preference (ctx.settings "device/preference") unless ``device=`` is given to ensure().
+        ``kind`` names what the opener makes (e.g. "chat"): two sessions of one kind share the
+        model of one id, device and options, loaded once. By default the opener's module and
+        qualified name (a page's ``default_loader`` makes the same kind on every page).
     session.ensure(model_id, then=None, *, label=None, device=None, options=None)
         The model ``model_id`` (with the same ``options``) is loaded already: ``then(model)`` runs
         at once. Otherwise the model in memory is released (one model at a time) and
@@ -14,7 +18,8 @@
         ``options=`` when not None, and a change of options loads again. One load at a time: a
         newer ensure() supersedes a pending one (the older job is cancelled; a model it still
         delivers is closed; only the newest ``then`` runs).
-    session.release()   close the model (its close(), if any) on the GUI thread; cancel a load
+    session.release()   let go of the model (closed, on the GUI thread, unless another page holds
+                        it); cancel a load
     session.cancel()    cancel a load in progress (the loaded model stays)
     session.shutdown()  on quit: cancel, and never start another load
     session.model       the loaded model or None;  session.model_id  its id or None
@@ -24,6 +29,10 @@
         loaded(object model), failed(object exception; also shown in the notification bar unless
         notify=False), cancelled(), released(), and idle() after every load job has ended.
 
+The cache may unload the model (over its memory budget, idle for a while, or the user's Unload in
+the status bar): the session then forgets it and emits released(); the next ensure() loads it again.
+A model busy with a job (its lock held) is never unloaded.
+
 The session never runs the model's work: the page does (it knows when a job uses the model, and
 keeps the model from changing meanwhile). ``ModelBox`` (gui/widgets/model_box.py) is the picker
 that shows a session's state; a page with a picker but no loaded model (Fine-tune's base model)
@@ -31,7 +40,7 @@ uses a ModelBox alone.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
@@ -59,11 +68,19 @@ class ModelSession(QObject):
     idle = Signal()
 
     def __init__(self, ctx, opener: Opener, *, notify: bool = True,
-                 parent: QObject | None = None) -> None:
+                 parent: QObject | None = None, kind: str | None = None) -> None:
         super().__init__(parent)
         self.ctx = ctx
         self.opener = opener
         self.notify = notify
+        self.kind = kind or f"{getattr(opener, '__module__', '')}." \
+                            f"{getattr(opener, '__qualname__', type(opener).__qualname__)}"
+        self.cache = getattr(ctx, "model_cache", None)
+        if self.cache is not None:
+            self.cache.on_unload(self, self._on_unloaded)
+        self._key: Hashable | None = None
+        self._loading_key: Hashable | None = None
+        self._loading_label = ""
         self.model: Any = None
         self.model_id: str | None = None
         self.options: Any = None
@@ -84,8 +101,12 @@ class ModelSession(QObject):
             return
         if self._job is None and self.model is not None and self.model_id == model_id \
                 and self.options == options:
+            if self.cache is not None and self._key is not None:
+                self.cache.touch(self._key)
             if then is not None:
                 then(self.model)
+            return
+        if self._job is None and self._adopt(model_id, then, device, options):
             return
         if self._job is not None:
             if self.loading_id == model_id and self._loading_options == options \
@@ -97,13 +118,40 @@ class ModelSession(QObject):
             return
         self._start(model_id, then, label, device, options)
 
+    def _device(self, device: str | None) -> str:
+        return device or self.ctx.settings.get("device/preference", "auto") or "auto"
+
+    def _cache_key(self, model_id: str, device: str, options: Any) -> Hashable:
+        return (self.kind, model_id, device, options)
+
+    def _adopt(self, model_id: str, then: Then | None, device: str | None,
+               options: Any) -> bool:
+        """Take the model from the shared cache when another page loaded it already."""
+        if self.cache is None:
+            return False
+        key = self._cache_key(model_id, self._device(device), options)
+        if self.cache.take(key, self) is None:
+            return False
+        self.release()
+        model = self.cache.take(key, self)  # again: release() may have unloaded the old one
+        if model is None:
+            return False
+        self.model, self.model_id, self.options, self._key = model, model_id, options, key
+        self.loaded.emit(model)
+        if then is not None:
+            then(model)
+        self.idle.emit()
+        return True
+
     def _start(self, model_id: str, then: Then | None, label: str | None,
                device: str | None, options: Any) -> None:
         self.release()
-        device = device or self.ctx.settings.get("device/preference", "auto") or "auto"
+        device = self._device(device)
         opener = self.opener
         extra = {} if options is None else {"options": options}
         self.loading_id, self._loading_options, self._then = model_id, options, then
+        self._loading_key = self._cache_key(model_id, device, options)
+        self._loading_label = label or model_id
         job = self.ctx.runner.start(f"Loading {label or model_id}",
                                     lambda cancel: opener(model_id, device, cancel, **extra))
         self._job = job
@@ -121,7 +169,11 @@ class ModelSession(QObject):
             if job is not self._job or self._next is not None or self._closed:
                 close_model(ev.result)  # superseded: nobody wants it any more
                 return
-            self.model, self.model_id = ev.result, self.loading_id
+            model = ev.result
+            if self.cache is not None:
+                model = self.cache.put(self._loading_key, model, self, name=self._loading_label)
+                self._key = self._loading_key
+            self.model, self.model_id = model, self.loading_id
             self.options = self._loading_options
 
     def _on_failed(self, exc: BaseException) -> None:
@@ -159,7 +211,19 @@ class ModelSession(QObject):
         if self.model is None:
             return
         model, self.model, self.model_id, self.options = self.model, None, None, None
-        close_model(model)
+        key, self._key = self._key, None
+        if self.cache is not None and key is not None:
+            self.cache.release(key, self)  # closed unless another page holds it
+        else:
+            close_model(model)
+        del model
+        self.released.emit()
+
+    def _on_unloaded(self, key: Hashable, model: Any) -> None:
+        """The cache unloaded our model (budget, idle, the user): forget it."""
+        if model is not self.model:
+            return
+        self.model = self.model_id = self.options = self._key = None
         self.released.emit()
 
     def shutdown(self) -> None:

@@ -198,7 +198,7 @@ class FinetunePanel(QWidget):
             return None
         trainer = self.trainer
         if trainer is None:
-            from core.finetune import train as trainer
+            from core.finetune import train_in_child as trainer  # a child process
         home = self.ctx.home
         registry = self.ctx.registry
         self.current_config = config

@@ -1,0 +1,120 @@
+"""Large input files are streamed (issue 15, row 7): `classify --file` on a huge one-line file
+keeps its memory bounded and echoes a shortened text. The streaming reader splits lines exactly as
+the whole-file reader does, whatever the chunk boundaries and encodings."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import psutil
+import pytest
+
+from core.classify import read_table, short_text
+from core.errors import BadInput
+from core.textfiles import read_text_file, sniff_encoding, stream_lines
+from tests.conftest import ROOT
+
+BIG_MB = 20
+PEAK_CEILING = 1500 * 2**20  # a fixed ceiling: the whole file tokenized took several GB
+
+
+def peak_rss(cmd: list[str], env: dict, timeout: float = 300) -> tuple[int, str, str, int]:
+    """Run ``cmd``; (peak resident memory in bytes, stdout, stderr, exit code), sampled with
+    psutil every 20 ms."""
+    with subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE) as proc:
+        ps = psutil.Process(proc.pid)
+        peak = 0
+        out_chunks: list[bytes] = []
+        import threading
+
+        reader = threading.Thread(target=lambda: out_chunks.append(proc.stdout.read()))
+        reader.start()
+        deadline = time.monotonic() + timeout
+        while proc.poll() is None and time.monotonic() < deadline:
+            try:
+                peak = max(peak, ps.memory_info().rss)
+            except psutil.NoSuchProcess:
+                break
+            time.sleep(0.02)
+        if proc.poll() is None:
+            proc.kill()
+        err = proc.stderr.read()
+        proc.wait()
+        reader.join()
+        return peak, b"".join(out_chunks).decode(), err.decode(), proc.returncode
+
+
+def test_classify_a_huge_one_line_file_in_bounded_memory(home, tiny_classifier_dir, tmp_path):
+    big = tmp_path / "one line.txt"
+    word = "a good film with a great story and fine acting "
+    with open(big, "w", encoding="utf-8") as f:
+        f.write(word * (BIG_MB * 2**20 // len(word)))
+    assert big.stat().st_size > (BIG_MB - 1) * 2**20
+    env = {**os.environ, "LLM_WORKBENCH_HOME": str(home.root)}
+    peak, out, err, code = peak_rss(
+        [sys.executable, "main.py", "classify", "--file", str(big), "--model",
+         str(tiny_classifier_dir)], env)
+    assert code == 0, err
+    assert peak < PEAK_CEILING, f"peak {peak / 2**20:.0f} MB"
+    lines = out.splitlines()
+    assert len(lines) == 1 and len(lines[0]) < 200 and lines[0].endswith("…")  # short echo
+    assert "1 text(s) longer than the model reads" in err
+
+
+@pytest.mark.parametrize("content, encoding", [
+    ("one\ntwo\r\nthree\rfour\n\n  five  \nlast", "utf-8"),
+    ("\ufeffbom first\nsecond\n", "utf-8"),
+    ("héllo wörld\nçà et là\n", "cp1252"),
+    ("ünïcode\r\nlines\n", "utf-16"),
+    ("x" * 50 + "\n" + "y" * 7 + "\n\n", "utf-8"),
+])
+@pytest.mark.parametrize("chunk", [1, 3, 64])
+def test_streamed_lines_match_the_whole_file_reader(tmp_path, content, encoding, chunk):
+    path = tmp_path / "t.txt"
+    path.write_bytes(content.encode(encoding))
+    text, _enc = read_text_file(path)
+    assert sniff_encoding(path, chunk_bytes=chunk) == _enc
+    got = list(stream_lines(path, 10_000, chunk_chars=chunk))
+    assert [line for line, _cut in got] == text.splitlines()
+    assert not any(cut for _line, cut in got)
+
+
+def test_long_lines_are_cut_while_reading(tmp_path):
+    path = tmp_path / "t.txt"
+    path.write_text("a" * 100 + "\nshort\n" + "b" * 30, encoding="utf-8")
+    for chunk in (1, 7, 1000):
+        assert list(stream_lines(path, 20, chunk_chars=chunk)) == [
+            ("a" * 20, True), ("short", False), ("b" * 20, True)]
+    table = read_table(path, max_chars=20)
+    assert table.texts == ["a" * 20, "short", "b" * 20] and table.cut == 2
+    csv_path = tmp_path / "t.csv"
+    csv_path.write_text("text\n" + "c" * 50 + "\nok\n", encoding="utf-8")
+    table = read_table(csv_path, max_chars=20)
+    assert table.texts == ["c" * 20, "ok"] and table.rows[0] == ["c" * 20] and table.cut == 1
+
+
+def test_the_streamed_reader_refuses_what_the_whole_file_reader_refuses(tmp_path):
+    cases = {"empty.txt": b"", "blank.txt": b"  \n\t\n", "binary.txt": b"abc\x00def" * 10,
+             "controls.txt": bytes(range(1, 32)) * 200 + b"\xff"}
+    for name, data in cases.items():
+        path = tmp_path / name
+        path.write_bytes(data)
+        with pytest.raises(BadInput) as whole:
+            read_text_file(path)
+        with pytest.raises(BadInput) as streamed:
+            read_table(path)
+        assert streamed.value.message == whole.value.message, name
+    with pytest.raises(BadInput, match="does not exist"):
+        read_table(tmp_path / "missing.txt")
+    with pytest.raises(BadInput, match="is not a file"):
+        read_table(tmp_path)
+
+
+def test_short_text_is_one_line_and_bounded():
+    assert short_text("a good film") == "a good film"
+    assert short_text("two\nlines\there") == "two lines here"
+    long = short_text("word " * 10_000)
+    assert len(long) <= 100 and long.endswith("…")
