@@ -159,3 +159,16 @@ def test_a_cancel_during_the_backward_pass_stops_it(tiny_gpt2_dir):
     with pytest.raises(StopTraining):
         loss.backward()
     assert reached == []  # stopped at the last block, before the backward pass reached the first
+
+
+def test_the_cli_ends_with_the_same_result_line(home, tiny_gpt2_dir, corpus):
+    from tests.core.test_cli_finetune import _run
+
+    code, out, err = _run("--task", "causal-lm", "--base", str(tiny_gpt2_dir), "--data",
+                          str(corpus), "--output", "cli-words", "--method", "full",
+                          "--max-steps", "4", "--chunk-length", "32", "--overlap", "0",
+                          "--batch-size", "4", "--save-steps", "100", "--device", "cpu")
+    assert code == 0, err
+    run = json.loads((home.root / "runs" / "cli-words" / "run.json").read_text())
+    assert err.strip().splitlines()[-1] == result_line(run["metrics"])
+    assert err.strip().splitlines()[-1].startswith("Perplexity ") and " → " in err
