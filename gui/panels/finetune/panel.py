@@ -178,6 +178,7 @@ class FinetunePanel(QWidget, RunActions):
             self.progress.setValue(int(frac * 1000))
         self.progress.setFormat(text)
         self.stats.setText(st.stats())
+        self.stats.setVisible(bool(self.stats.text()))
         self.metrics.setText(st.outcome())
         self.metrics.setVisible(bool(self.metrics.text()))
         b = st.buttons()

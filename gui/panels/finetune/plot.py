@@ -14,15 +14,19 @@ EVAL = "#d8573b"
 HINT = "The loss curve appears here from the first training step."
 
 
-def smooth(ys: list[float], weight: float | None = None) -> list[float]:
-    """An exponential moving average, debiased at the start (as TensorBoard draws it); the
-    weight grows with the number of points, so a short run is smoothed lightly."""
-    if weight is None:
-        weight = 0.0 if len(ys) < 4 else min(0.9, 1 - 4 / len(ys))
-    out, avg = [], 0.0
-    for i, y in enumerate(ys, 1):
-        avg = weight * avg + (1 - weight) * y
-        out.append(avg / (1 - weight ** i) if weight else y)
+def smooth(ys: list[float], half: int | None = None) -> list[float]:
+    """A centred moving average (no lag behind a falling loss, unlike an exponential one): each
+    point is the mean of the ``half`` points on either side of it, fewer near the ends. The window
+    grows with the number of points, so a short run is smoothed lightly."""
+    if half is None:
+        half = 0 if len(ys) < 8 else min(25, max(1, len(ys) // 20))
+    if half <= 0:
+        return list(ys)
+    out = []
+    for i in range(len(ys)):
+        k = min(half, i, len(ys) - 1 - i)  # symmetric near the ends: the curve keeps its ends
+        window = ys[i - k:i + k + 1]
+        out.append(sum(window) / len(window))
     return out
 
 
