@@ -211,3 +211,19 @@ def test_every_state_of_a_run_drives_the_header_buttons_and_list(qtbot, window, 
                            "half\ncancelled", "old\ndone · ppl 65.20 → 41.00"]
     assert selected(again) == "broken" and again.run_title.text().startswith("broken · failed")
     assert "The data file is empty." in again.metrics.text()
+
+
+def test_try_it_opens_a_new_chat_named_after_the_run(qtbot, window, disk):
+    disk[:] = [info("pirate-talk", "done", started=time.time(), model_path="/m/pirate-talk",
+                    metrics={"perplexity": 12.0})]
+    panel = window.page("finetune")
+    window.show_page("finetune")
+    panel.refresh_history()
+    qtbot.waitUntil(lambda: panel.history.count() == 1 and panel.try_button.isEnabled(),
+                    timeout=15_000)
+    panel.try_button.click()
+    assert window.current_page() == "chat"
+    chat = window.page("chat")
+    assert chat.conversation is not None and chat.conversation.title == "pirate-talk"
+    assert chat.conversation.model_id == "app:pirate-talk"
+    assert [c.title for c in chat.store.conversations()][0] == "pirate-talk"
