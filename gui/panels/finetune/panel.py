@@ -256,7 +256,7 @@ class FinetunePanel(QWidget, RunActions):
             if row is not None and row.live:
                 self.plot.add(ev.split, ev.step, ev.loss)
         elif isinstance(ev, Progress):
-            st.stage(ev.stage + (f": {ev.message}" if ev.message else "") + "…")
+            st.stage(ev.stage, ev.message)
         elif isinstance(ev, Done):
             st.result(ev.result)
             r = ev.result

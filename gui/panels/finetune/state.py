@@ -46,6 +46,7 @@ class Live:
     resume: bool = False
     phase: str = "preparing"
     stage: str = "Preparing…"
+    detail: str = ""  # what the stage works on (the base model's name, the examples…)
     step: int = 0
     max_steps: int = 0
     epoch: float = 0.0
@@ -101,10 +102,11 @@ class PageState:
         self.selected = LIVE
         return self.live
 
-    def stage(self, text: str) -> None:
+    def stage(self, text: str, detail: str = "") -> None:
         """A Progress stage (finding the base model, loading, measuring the base…)."""
         if self.live and self.live.phase in ("preparing", "running"):
             self.live.stage = text  # while running: what follows the last step (saving…)
+            self.live.detail = detail
 
     def progress_step(self, step: int, max_steps: int, epoch: float, elapsed_s: float,
                       eta_s: float | None, samples_per_s: float | None) -> None:
@@ -115,7 +117,7 @@ class PageState:
         live.elapsed_s, live.eta_s, live.samples_per_s = elapsed_s, eta_s, samples_per_s
         if live.phase == "preparing":
             live.phase = "running"
-        live.stage = ""
+        live.stage = live.detail = ""
 
     def cancel(self) -> bool:
         """Cancel pressed: True when there was a run to stop."""
@@ -220,10 +222,11 @@ class PageState:
         if row.live:
             live = self.live
             frac = live.step / live.max_steps if live.max_steps else 0.0
+            stage = f"{live.stage}: {live.detail}…" if live.detail else live.stage
             if live.phase == "preparing":
-                return None, live.stage
+                return None, stage
             if live.phase == "running":
-                return frac, live.stage or (f"step {live.step}/{live.max_steps} · epoch {live.epoch:.2f} · "
+                return frac, stage or (f"step {live.step}/{live.max_steps} · epoch {live.epoch:.2f} · "
                               f"ETA {fmt_eta(live.eta_s)}")
             if live.phase == "stopping":
                 return frac, "Stopping…"
