@@ -156,10 +156,14 @@ class MainWindow(QMainWindow):
             self._on_nav(PAGES.index(key))  # the start page: no row change, still built
         self.nav.setCurrentRow(PAGES.index(key))
 
-    def try_model(self, page: str, model_id: str) -> None:
-        """Open a (just trained) model in Chat or Classify."""
+    def try_model(self, page: str, model_id: str, title: str | None = None) -> None:
+        """Open a (just trained) model in Chat (a new chat called ``title``) or Classify."""
         self.show_page(page)
-        self.page(page).select_model(model_id)
+        widget = self.page(page)
+        if title and hasattr(widget, "open_new_chat"):
+            widget.open_new_chat(model_id, title)
+        else:
+            widget.select_model(model_id)
 
     def current_page(self) -> str:
         return PAGES[self.stack.currentIndex()]

@@ -156,4 +156,9 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     print(f"done: {metrics}", file=err)
     for warning in result.warnings:
         print(f"warning: {warning}", file=err)
+    from core.finetune import result_line
+
+    line = result_line(result.metrics)  # the same words as the Fine-tune page
+    if line:
+        print(line, file=err)
     return 0

@@ -2,10 +2,12 @@
 
 What the panels, the CLI and other packages use; the modules inside may move:
 config (FinetuneConfig, defaults), data / examples / preview (reading and checking the data),
-model (the base model), trainer (Trainer glue), run (``train``), runs (run folders), publish,
-merge, script (export), child (``train_in_child``: a run in a child process)."""
+model (the base model), baseline (the base measured before training, the result in words),
+trainer (Trainer glue), run (``train``), runs (run folders), publish, merge, script (export),
+child (``train_in_child``: a run in a child process)."""
 from __future__ import annotations
 
+from core.finetune.baseline import base_of, result_line, result_text
 from core.finetune.child import TrainingCrashed, train_in_child
 from core.finetune.config import (
     DEFAULT_LEARNING_RATES,
@@ -25,7 +27,9 @@ from core.models.loading import load_trained
 
 __all__ = [
     'DEFAULT_LEARNING_RATES', 'METHODS', 'TASKS', 'DataPreview', 'FinetuneConfig', 'LossPoint',
-    'RunInfo', 'RunResult', 'TrainProgress', 'base_tokenizer', 'check_output_name', 'default_learning_rate',
+    'RunInfo', 'RunResult', 'TrainProgress', 'base_of', 'base_tokenizer', 'check_output_name',
+    'default_learning_rate',
     'export_script', 'last_checkpoint', 'list_runs', 'load_trained', 'merge_adapter',
-    'preview_data', 'saved_config', 'train', 'train_in_child', 'TrainingCrashed',
+    'preview_data', 'result_line', 'result_text', 'saved_config', 'train', 'train_in_child',
+    'TrainingCrashed',
 ]

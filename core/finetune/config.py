@@ -48,7 +48,7 @@ class FinetuneConfig:
     eval_split: float = 0.1
     save_steps: int = 50
     eval_steps: int | None = None  # None: evaluate once, at the end
-    logging_steps: int = 5
+    logging_steps: int = 1  # a point on the curve for every step
     seed: int = 42
     chunk_length: int = 256  # raw text: tokens per training chunk
     overlap: int = 32  # raw text: tokens shared by consecutive chunks

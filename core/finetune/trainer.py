@@ -1,6 +1,13 @@
 """The transformers Trainer glue of a run: collators, metrics, the callback that turns the
 Trainer's steps and logs into events (and stops it when cancelled), the TrainingArguments, the
-training itself with its final evaluation, and the check that the training loss went down."""
+training itself (after measuring the base model on the eval split) with its final evaluation, and
+the check that the training loss went down.
+
+Cancelling takes effect inside the current micro-batch: every block of the model checks the token
+before its forward pass and after its backward pass, so a run stops within a fraction of a step
+(not at the end of a step that may take many seconds on a CPU), and a checkpoint of the last
+finished step is saved for Resume.
+"""
 from __future__ import annotations
 
 import math
@@ -11,10 +18,13 @@ from statistics import fmean
 from typing import Any
 
 from core.cancel import CancelToken
+from core.events import Progress
+from core.finetune.baseline import base_of, measure_base, perplexity
 from core.finetune.config import FinetuneConfig, default_learning_rate
 from core.finetune.events import LossPoint, TrainProgress
 from core.finetune.runs import _RunFile
 
+FLUSH_S = 2.0  # losses reach run.json at least this often (and at every checkpoint)
 MIN_LOSS_DROP = 0.02  # the mean train loss must fall by at least 2% for a run to have learned
 MIN_LOSS_POINTS = 4  # fewer logged train losses than this: too few to judge
 
@@ -60,6 +70,72 @@ def classification_metrics(logits, labels, n_classes: int) -> dict[str, float]:
             "f1_macro": _macro_f1(preds, labels, n_classes)}
 
 
+class StopTraining(Exception):
+    """Raised inside the model's forward or backward pass once the run is cancelled."""
+
+
+def _first_tensor(output):
+    import torch
+
+    if isinstance(output, torch.Tensor):
+        return output
+    items = output.values() if isinstance(output, dict) else output \
+        if isinstance(output, (tuple, list)) else ()
+    return next((o for o in items if isinstance(o, torch.Tensor)), None)
+
+
+def watch_cancel(model, cancel: CancelToken) -> list:
+    """Make every block of ``model`` (each item of its ModuleLists: the layers) raise
+    StopTraining before its forward pass and after its backward pass once ``cancel`` is set.
+    Returns the hook handles."""
+    import torch
+
+    def check(*_args):
+        if cancel.cancelled:
+            raise StopTraining()
+
+    def after_forward(_module, _args, output):
+        t = _first_tensor(output)
+        if t is not None and t.requires_grad:
+            t.register_hook(check)  # runs when the backward pass reaches this block
+
+    handles = []
+    for lst in model.modules():
+        if isinstance(lst, torch.nn.ModuleList):
+            for block in lst:
+                handles.append(block.register_forward_pre_hook(check))
+                handles.append(block.register_forward_hook(after_forward))
+    if not handles:  # no list of layers: check at the start of every forward pass
+        handles.append(model.register_forward_pre_hook(check))
+    return handles
+
+
+def _rng_state() -> dict:
+    import random
+
+    import numpy as np
+    import torch
+
+    state = {"python": random.getstate(), "numpy": np.random.get_state(),
+             "cpu": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict) -> None:
+    import random
+
+    import numpy as np
+    import torch
+
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["cpu"])
+    if "cuda" in state:
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
 def _make_callback(emit, cancel: CancelToken, run: _RunFile, samples_per_step: int):
     from transformers import TrainerCallback
 
@@ -69,12 +145,33 @@ def _make_callback(emit, cancel: CancelToken, run: _RunFile, samples_per_step: i
         def __init__(self) -> None:
             self.started = 0.0
             self.first_step = 0
+            self.emit, self.run = emit, run
+            self.pending: list[dict] = []  # loss points not in run.json yet
+            self.flushed = time.perf_counter()
+            self.rng: dict | None = None  # the RNG state at the start of the current step
+
+        def add_point(self, point: LossPoint) -> None:
+            self.pending.append({"step": point.step, "loss": point.loss, "split": point.split,
+                                 "learning_rate": point.learning_rate})
+            emit(point)
+            if time.perf_counter() - self.flushed >= FLUSH_S:
+                self.flush()
+
+        def flush(self) -> None:
+            """Write the pending loss points to run.json (one write, not one per point)."""
+            if self.pending:
+                run.save(losses=[*run.data.get("losses", []), *self.pending])
+                self.pending = []
+            self.flushed = time.perf_counter()
 
         def on_train_begin(self, args, state, control, **kw):
             self.started = time.perf_counter()
             self.first_step = state.global_step
             emit(TrainProgress(state.global_step, state.max_steps, float(state.epoch or 0),
                                0.0, None, None))
+
+        def on_step_begin(self, args, state, control, **kw):
+            self.rng = _rng_state()  # what a checkpoint of the last step holds, if cut short
 
         def on_step_end(self, args, state, control, **kw):
             elapsed = time.perf_counter() - self.started
@@ -90,8 +187,14 @@ def _make_callback(emit, cancel: CancelToken, run: _RunFile, samples_per_step: i
                 control.should_save = True  # keep where it stopped: resume continues from here
 
         def on_substep_end(self, args, state, control, **kw):
-            if cancel.cancelled:  # gradient accumulation: stop at the end of this optimizer step
-                control.should_training_stop = True
+            if cancel.cancelled:  # gradient accumulation: stop between micro-batches
+                raise StopTraining()
+
+        def on_save(self, args, state, control, **kw):
+            self.flush()  # run.json has every loss up to the checkpoint
+
+        def on_train_end(self, args, state, control, **kw):
+            self.flush()
 
         def on_log(self, args, state, control, logs=None, **kw):
             logs = logs or {}
@@ -99,9 +202,7 @@ def _make_callback(emit, cancel: CancelToken, run: _RunFile, samples_per_step: i
             lr = float(lr) if isinstance(lr, (int, float)) else None
             for key, split in (("loss", "train"), ("eval_loss", "eval")):
                 if isinstance(logs.get(key), (int, float)):
-                    point = LossPoint(state.global_step, float(logs[key]), split, lr)
-                    run.add_loss(point)
-                    emit(point)
+                    self.add_point(LossPoint(state.global_step, float(logs[key]), split, lr))
 
     return _Relay()
 
@@ -166,15 +267,59 @@ def _make_trainer(config, model, tokenizer, train_ds, eval_ds, labels, device_ki
                           eval_dataset=eval_ds or None, processing_class=tokenizer,
                           compute_metrics=compute_metrics, callbacks=[callback])
     trainer.remove_callback(PrinterCallback)  # logs travel as events, not to stdout
+    trainer.workbench_relay = callback
+    trainer.workbench_hooks = watch_cancel(trainer.model, cancel)
     return trainer
+
+
+def _measure_base(trainer, config: FinetuneConfig, eval_ds, relay) -> dict[str, Any]:
+    """The base model on the eval split before the first step: kept in run.json's metrics, and
+    its eval loss is the first eval point of the curve (step 0)."""
+    if not eval_ds:
+        return {}
+    relay.emit(Progress("Measuring the base model", 4, 5,
+                        f"{len(eval_ds)} held-out example(s), before training"))
+    base = measure_base(trainer, config.task, eval_ds)
+    relay.run.save(metrics={**relay.run.data.get("metrics", {}), **base})
+    relay.add_point(LossPoint(0, base["base_eval_loss"], "eval"))
+    relay.flush()
+    return base
+
+
+def _save_where_stopped(trainer, relay) -> None:
+    """After a stop inside a step: a checkpoint of the last finished step (its RNG state as it
+    was when the cut step began), unless there is one already."""
+    state = trainer.state
+    folder = Path(trainer.args.output_dir) / f"checkpoint-{state.global_step}"
+    if state.global_step <= 0 or (folder / "trainer_state.json").is_file():
+        return
+    if relay.rng is not None:
+        _set_rng_state(relay.rng)
+    trainer._save_checkpoint(trainer.model, trial=None)
 
 
 def _run_trainer(trainer, config: FinetuneConfig, eval_ds, resume_from: str | None,
                  cancel: CancelToken) -> dict[str, Any]:
-    """Train (from a checkpoint when resuming), then evaluate on the held-out split."""
-    out = trainer.train(resume_from_checkpoint=resume_from)
+    """Measure the base (a new run), train (from a checkpoint when resuming), then evaluate on
+    the held-out split. Metrics carry the base figures (base_*) next to the final ones."""
+    relay = trainer.workbench_relay
+    try:
+        base = base_of(relay.run.data.get("metrics")) if resume_from else \
+            _measure_base(trainer, config, eval_ds, relay)
+        out = trainer.train(resume_from_checkpoint=resume_from)
+    except StopTraining:
+        relay.flush()
+        _save_where_stopped(trainer, relay)
+        state = trainer.state
+        metrics = {**(base_of(relay.run.data.get("metrics"))),
+                   "global_step": int(state.global_step), "max_steps": int(state.max_steps),
+                   "epoch": round(float(state.epoch or 0), 4)}
+        return {"stopped": True, "metrics": metrics}
+    finally:
+        relay.flush()
     state = trainer.state
     metrics: dict[str, Any] = {
+        **base,
         "train_loss": round(float(out.training_loss), 6), "global_step": int(state.global_step),
         "max_steps": int(state.max_steps), "epoch": round(float(state.epoch or 0), 4),
         "train_runtime_s": out.metrics.get("train_runtime"),
@@ -182,23 +327,20 @@ def _run_trainer(trainer, config: FinetuneConfig, eval_ds, resume_from: str | No
     if state.global_step < state.max_steps or cancel.cancelled:
         return {"stopped": True, "metrics": metrics}
     if eval_ds:
-        ev = trainer.evaluate()
+        try:
+            ev = trainer.evaluate()
+        except StopTraining:  # cancelled during the final evaluation
+            return {"stopped": True, "metrics": metrics}
+        finally:
+            relay.flush()
         metrics["eval_loss"] = round(float(ev["eval_loss"]), 6)
         if config.task == "classification":
             metrics["accuracy"] = round(float(ev.get("eval_accuracy", 0.0)), 6)
             metrics["f1_macro"] = round(float(ev.get("eval_f1_macro", 0.0)), 6)
         else:
-            metrics["perplexity"] = round(_perplexity(ev["eval_loss"]), 4)
+            metrics["perplexity"] = round(perplexity(ev["eval_loss"]), 4)
         metrics["n_eval"] = len(eval_ds)
     return {"stopped": cancel.cancelled, "metrics": metrics}  # cancelled during the evaluation
-
-
-def _perplexity(loss: float) -> float:
-    try:
-        return math.exp(loss)
-    except OverflowError:
-        return float("inf")
-
 
 
 def loss_warning(losses: list[float], config: FinetuneConfig) -> str | None:

@@ -65,3 +65,45 @@ def test_the_hard_cut_reaches_the_config_as_typed(qtbot, window, tmp_path, typed
     assert dlg.config_dict()["hard_cut"] == meant
     assert press_ok(qtbot, dlg) is True
     assert dlg.config.hard_cut == meant
+
+
+def test_the_dialog_remembers_the_last_file_and_settings_per_task(qtbot, window, tmp_path):
+    story, table = tmp_path / "story.txt", tmp_path / "reviews.csv"
+    story.write_text("Once upon a time. " * 100)
+    table.write_text("text,label\n" + "".join(f"review {i},{'ab'[i % 2]}\n" for i in range(40)))
+    first = make_dialog(qtbot, window)
+    choose(first.form.task, "causal-lm")
+    first.add_files([str(story)])
+    first.form.max_steps.setValue(30)
+    first.form.lr.setText("1e-03")
+    first.form.hard_cut.setText("\\n\\n")
+    assert press_ok(qtbot, first) is True
+    second = make_dialog(qtbot, window)  # opens on the last task, with its file and settings
+    assert second.form.task.currentData() == "causal-lm"
+    assert second.form.data_files() == (str(story),)
+    assert second.form.max_steps.value() == 30 and second.form.lr.text() == "1e-03"
+    assert second.config_dict()["hard_cut"] == "\n\n" and second.form.output.text() == ""
+    choose(second.form.task, "classification")
+    second.form.files.clear()
+    second.add_files([str(table)])
+    second.form.epochs.setValue(3)
+    second.form.output.setText("reviews")
+    assert press_ok(qtbot, second) is True
+    third = make_dialog(qtbot, window)
+    assert third.form.task.currentData() == "classification"
+    assert third.form.data_files() == (str(table),) and third.form.epochs.value() == 3
+    choose(third.form.task, "causal-lm")
+    assert third.form.data_files() == (str(story),) and third.form.max_steps.value() == 30
+
+
+def test_epochs_wait_while_max_steps_decide_and_the_sections_are_not_numbered(qtbot, window):
+    from PySide6.QtWidgets import QGroupBox
+
+    form = make_dialog(qtbot, window).form
+    assert form.epochs.isEnabled()
+    form.max_steps.setValue(100)
+    assert not form.epochs.isEnabled()
+    form.max_steps.setValue(-1)  # "by epochs"
+    assert form.epochs.isEnabled()
+    titles = [box.title() for box in form.findChildren(QGroupBox)]
+    assert titles == ["Task and data", "Base model and method", "Training and output"]

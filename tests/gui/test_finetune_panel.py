@@ -97,7 +97,7 @@ def test_a_run_shows_progress_and_loss_points(qtbot, window, tmp_path):
     assert xs == list(range(1, 11)) and ys[0] > ys[-1]
     assert panel.plot.points["eval"][0] == [5, 10]
     assert panel.progress.value() == 1000
-    assert "perplexity" in panel.metrics.text()
+    assert panel.metrics.text() == "Perplexity 4.20"
     assert not panel.cancel_button.isEnabled()
 
 
@@ -178,7 +178,7 @@ def test_a_result_with_a_warning_shows_it(qtbot, window, tmp_path, monkeypatch):
                             method="full")
     with qtbot.waitSignal(panel.run_finished, timeout=30_000):
         panel.start(config)
-    assert "accuracy" in panel.metrics.text() and LOSS_WARNING in panel.metrics.text()
+    assert "Accuracy 0.53" in panel.metrics.text() and LOSS_WARNING in panel.metrics.text()
     assert len(infos) == 1 and "'flat' is ready" in infos[0] and LOSS_WARNING in infos[0]
 
 
@@ -196,7 +196,7 @@ def test_a_run_in_the_history_shows_its_warnings(qtbot, window, monkeypatch):
     panel = make_panel(qtbot, window)
     qtbot.waitUntil(lambda: panel.history.count() == 1, timeout=15_000)
     panel.history.setCurrentRow(0)
-    assert "accuracy 0.525" in panel.metrics.text() and LOSS_WARNING in panel.metrics.text()
+    assert "Accuracy 0.53" in panel.metrics.text() and LOSS_WARNING in panel.metrics.text()
 
 
 def _finished_run(home, name, task, model_path):

@@ -219,6 +219,19 @@ class ChatPanel(QWidget):
         self.composer.setFocus()
         self._update_buttons()
 
+    def open_new_chat(self, model_id: str, title: str) -> None:
+        """A new, empty chat called ``title`` with ``model_id`` picked (Try it on a run)."""
+        if self.busy():
+            return
+        self.new_chat()
+        self.select_model(model_id)
+        s = self.settings_box
+        self.conversation = self.store.create(
+            title, model_id=model_id, system_prompt=s.system.toPlainText(),
+            settings=s.values().to_dict())
+        self.refresh_list()
+        self._update_buttons()
+
     def _rename_dialog(self) -> None:
         title = ask_title(self, self.conversation)
         if title is not None:

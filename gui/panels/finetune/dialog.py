@@ -1,7 +1,10 @@
 """The New-run dialog: the run form, a live preview of the data, and OK only when the data and the
-settings are valid. Reading the data (preview and check) runs in jobs, never on the GUI thread."""
+settings are valid. Reading the data (preview and check) runs in jobs, never on the GUI thread.
+The settings of the last run started are remembered per task (the app's settings file): the dialog
+opens with the last task and its file and settings, and switching task brings that task's back."""
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,6 +22,8 @@ from gui.panels.finetune.queries import LatestQuery
 if TYPE_CHECKING:
     from core.finetune import DataPreview, FinetuneConfig
 
+LAST_TASK = "finetune/last_task"
+LAST_SETTINGS = "finetune/last/"  # + task: the settings of the last run of that task, as JSON
 # (config, registry or None) -> DataPreview; called in a job, so it must not touch widgets
 Previewer = Callable[["FinetuneConfig", object], "DataPreview"]
 
@@ -79,10 +84,44 @@ class NewRunDialog(QDialog):
         self._check.result.connect(self._on_checked)
         self._check.failed.connect(self._on_check_failed)
         self._check.ended.connect(lambda: self.ok_button.setEnabled(True))
+        self._restoring = self._ready = False
         if initial:
             self.form.set_values(initial)
+        else:
+            last_task = self.ctx.settings.get(LAST_TASK, "") or ""
+            self._restore(last_task or self.form.task.currentData())
+        self.form.task.currentIndexChanged.connect(
+            lambda _i: self._restore(self.form.task.currentData()))
         self.form.data_changed.connect(self.refresh_preview)
+        self._ready = True
         self.refresh_preview()
+
+    # ---- remembered settings -----------------------------------------------------------------
+    def remembered(self, task: str) -> dict:
+        """The settings of the last run of ``task`` started from this dialog ({} if none)."""
+        try:
+            d = json.loads(self.ctx.settings.get(LAST_SETTINGS + task, "") or "{}")
+        except (TypeError, ValueError):
+            return {}
+        return d if isinstance(d, dict) else {}
+
+    def _restore(self, task: str) -> None:
+        if self._restoring or not task:
+            return
+        self._restoring = True
+        try:
+            self.form.set_values({**self.remembered(task), "task": task})
+        finally:
+            self._restoring = False
+        if self._ready:
+            self.refresh_preview()
+
+    def _remember(self, config: FinetuneConfig) -> None:
+        d = config.to_dict()
+        for key in ("output", "device"):  # a new name each run; the device is an app setting
+            d.pop(key, None)
+        self.ctx.settings.set(LAST_SETTINGS + config.task, json.dumps(d))
+        self.ctx.settings.set(LAST_TASK, config.task)
 
     @property
     def preview_job(self) -> Job | None:
@@ -167,6 +206,7 @@ class NewRunDialog(QDialog):
 
     def _on_checked(self, _preview: DataPreview) -> None:
         self.config, self._pending = self._pending, None
+        self._remember(self.config)
         self.accept()
         self.checked.emit(True)
 

@@ -58,6 +58,12 @@ def unescape(text: str) -> str:
     return _ESCAPE.sub(lambda m: _ESCAPES[m.group(1)], text)
 
 
+def escape(text: str) -> str:
+    """How a one-line field shows ``text``: the reverse of ``unescape``."""
+    return (text.replace("\\", "\\\\").replace("\n", "\\n").replace("\t", "\\t")
+            .replace("\r", "\\r"))
+
+
 def lr_text(value: float) -> str:
     """A learning rate as the field shows it: 5e-05, 2e-04, 1.5e-04."""
     mantissa, exponent = f"{value:.6e}".split("e")
@@ -90,6 +96,7 @@ class RunForm(QWidget):
 
         self.task.currentIndexChanged.connect(self._on_task)
         self.method.currentIndexChanged.connect(self._on_method)
+        self.max_steps.valueChanged.connect(self._sync)
         self.remove_file_button.clicked.connect(self.remove_selected_files)
         for w in (self.chunk, self.overlap, self.text_column, self.label_column):
             signal = w.valueChanged if hasattr(w, "valueChanged") else w.currentIndexChanged
@@ -145,7 +152,7 @@ class RunForm(QWidget):
 
     # ---- layout ------------------------------------------------------------------------------
     def _data_box(self) -> QGroupBox:
-        box = QGroupBox("1–2 · Task and data")
+        box = QGroupBox("Task and data")
         df = QFormLayout(box)
         df.addRow("Task", self.task)
         frow = QHBoxLayout()
@@ -178,7 +185,7 @@ class RunForm(QWidget):
         return box
 
     def _model_box(self) -> QGroupBox:
-        box = QGroupBox("3–4 · Base model and method")
+        box = QGroupBox("Base model and method")
         mf = QGridLayout(box)
         mf.addWidget(QLabel("Base model"), 0, 0)
         mf.addWidget(self.base, 0, 1, 1, 5)
@@ -194,7 +201,7 @@ class RunForm(QWidget):
         return box
 
     def _train_box(self) -> QGroupBox:
-        box = QGroupBox("5–6 · Training and output")
+        box = QGroupBox("Training and output")
         tf = QGridLayout(box)
         cells = (("Epochs", self.epochs), ("Max steps", self.max_steps), ("Learning rate", self.lr),
                  ("Batch size", self.batch), ("Grad. accumulation", self.accum),
@@ -255,6 +262,10 @@ class RunForm(QWidget):
         lora = self.method.currentData() == "lora"
         for w in (self.lora_r, self.lora_alpha, self.lora_dropout, self.targets, self.merge):
             w.setEnabled(lora)
+        by_steps = self.max_steps.value() > 0  # max steps decide the length; epochs do not count
+        self.epochs.setEnabled(not by_steps)
+        self.epochs.setToolTip("Max steps is set: it decides how long the run trains."
+                               if by_steps else "")
 
     def add_files(self, paths: list[str]) -> None:
         have = set(self.data_files())
@@ -311,7 +322,42 @@ class RunForm(QWidget):
             merge_lora=bool(self.merge.currentData()), device=device)
 
     def set_values(self, d: dict) -> None:
-        self.task.setCurrentIndex(max(0, self.task.findData(d.get("task"))))
-        for p in d.get("data", ()):
-            self.files.addItem(p)
-        self.output.setText(d.get("output", ""))
+        """Fill the form from config fields (``config_dict``'s keys; any may be missing), e.g. the
+        settings last used for a task. Data files that no longer exist are left out."""
+        if "task" in d:
+            self.task.setCurrentIndex(max(0, self.task.findData(d.get("task"))))
+        if d.get("base") and self.base.findData(d["base"]) >= 0:
+            self.base.setCurrentIndex(self.base.findData(d["base"]))
+        if "method" in d:
+            self.method.setCurrentIndex(max(0, self.method.findData(d["method"])))
+        spins = {"lora_r": self.lora_r, "lora_alpha": self.lora_alpha,
+                 "lora_dropout": self.lora_dropout, "epochs": self.epochs,
+                 "max_steps": self.max_steps, "batch_size": self.batch, "grad_accum": self.accum,
+                 "max_length": self.max_length, "warmup_ratio": self.warmup,
+                 "save_steps": self.save_steps, "seed": self.seed, "chunk_length": self.chunk,
+                 "overlap": self.overlap}
+        for key, w in spins.items():
+            if isinstance(d.get(key), (int, float)) and not isinstance(d.get(key), bool):
+                w.setValue(d[key])
+        if isinstance(d.get("eval_split"), (int, float)):
+            self.eval_split.setValue(round(d["eval_split"] * 100))
+        if isinstance(d.get("learning_rate"), (int, float)) and d["learning_rate"] > 0:
+            self.lr.setText(lr_text(d["learning_rate"]))
+        if "target_modules" in d:
+            self.targets.setText(",".join(d["target_modules"] or ()))
+        if "hard_cut" in d:
+            self.hard_cut.setText(escape(d.get("hard_cut") or ""))
+        if "merge_lora" in d:
+            self.merge.setCurrentIndex(1 if d["merge_lora"] else 0)
+        for combo, key in ((self.text_column, "text_column"), (self.label_column, "label_column")):
+            if d.get(key):  # kept when the file's columns arrive, if the file has it
+                combo.clear()
+                combo.addItem(d[key])
+        files = [p for p in d.get("data", ()) if Path(p).is_file()] if "data" in d else None
+        if files is not None:
+            self.files.clear()
+            for p in files:
+                self.files.addItem(p)
+        if "output" in d:
+            self.output.setText(d.get("output", ""))
+        self._sync()

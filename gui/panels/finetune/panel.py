@@ -1,16 +1,14 @@
-"""The Fine-tune page: the toolbar, the run history, and the live view of a run (progress, ETA,
-loss curve, metrics); merging, resuming, trying and exporting a finished run (as a training
-script, or as a GGUF file that chats on llama.cpp)."""
+"""The Fine-tune page: the toolbar, the run list, and the view of the selected run (header,
+progress, loss curve, result in words). One state (state.PageState) drives them all: the job's
+events move the live run through its phases, and ``render`` draws the header, the buttons and the
+list from it. Merging, exporting and trying a run are in actions.RunActions."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
-    QFileDialog,
     QHBoxLayout,
-    QInputDialog,
     QLabel,
     QProgressBar,
     QPushButton,
@@ -20,34 +18,22 @@ from PySide6.QtWidgets import (
 )
 
 from core.events import Done, Event, Progress
-from core.models import GGUF_OUT_TYPES, ModelEntry
+from core.models import ModelEntry
 from gui.context import AppContext
 from gui.jobs import Job
+from gui.panels.finetune.actions import RunActions
 from gui.panels.finetune.dialog import NewRunDialog
-from gui.panels.finetune.plot import LossPlot
-from gui.panels.finetune.runs import (
-    RunList,
-    is_language_run,
-    model_id,
-    outcome_text,
-    warnings_text,
-)
-from gui.progress import show_progress
+from gui.panels.finetune.plot import HINT, LossPlot
+from gui.panels.finetune.runs import RunList
+from gui.panels.finetune.state import LIVE, PageState, fmt_eta
+
+__all__ = ["FinetunePanel", "fmt_eta"]
 
 
-def fmt_eta(seconds: float | None) -> str:
-    if seconds is None:
-        return "–"
-    seconds = int(seconds)
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+class FinetunePanel(QWidget, RunActions):
+    """The page: New run, the run list, the view of the running or selected run."""
 
-
-class FinetunePanel(QWidget):
-    """The page: New run, the run history, the live view of the running or selected run."""
-
-    run_finished = Signal(object)  # RunResult, or None when it failed
+    run_finished = Signal(object)  # RunResult (stopped or not), or None when it failed
 
     def __init__(self, ctx: AppContext, trainer: Callable | None = None,
                  parent: QWidget | None = None) -> None:
@@ -55,13 +41,15 @@ class FinetunePanel(QWidget):
         self.ctx = ctx
         self.trainer = trainer  # tests inject a fake; default: core.finetune.train
         self.entries: list[ModelEntry] = []
+        self.state = PageState()
         self.dialog: NewRunDialog | None = None  # the open New-run dialog, if any
         self.job: Job | None = None  # the training run
         self.merge_job: Job | None = None
         self.gguf_job: Job | None = None
         self.current_config = None
-        self.last_result = None
-        self._try_handler: Callable[[str, str], None] | None = None
+        self.live_losses: list[dict] = []  # the live run's curve (a resumed run's from the start)
+        self._plotted: object = ()  # the row key whose curve the plot shows
+        self._try_handler: Callable[..., None] | None = None
 
         title = QLabel("Fine-tune")
         title.setObjectName("pageTitle")
@@ -74,6 +62,8 @@ class FinetunePanel(QWidget):
         self.script_button = QPushButton("Export as script…")
         self.merge_button = QPushButton("Merge LoRA")
         self.try_button = QPushButton("Try it")
+        self.try_button.setToolTip("Open the trained model: a new chat named after the run, or "
+                                   "the Classify page")
         self.gguf_button = QPushButton("Export GGUF…")
         self.gguf_button.setToolTip("Write the run's model as a GGUF file (LoRA merged in) that "
                                     "chats on llama.cpp, and list it on the Models page")
@@ -86,8 +76,9 @@ class FinetunePanel(QWidget):
         bar.addWidget(self.cancel_button)
 
         self.history = RunList(ctx)
-        self.run_title = QLabel("No run yet: start one with New run…")
+        self.run_title = QLabel("Reading the runs…")
         self.run_title.setObjectName("viewerTitle")
+        self.run_title.setWordWrap(True)
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
         self.progress.setFormat("–")
@@ -97,6 +88,7 @@ class FinetunePanel(QWidget):
         self.gguf_progress.hide()
         self.metrics = QLabel("")
         self.metrics.setWordWrap(True)
+        self.metrics.setObjectName("runResult")
         self.plot = LossPlot()
         right = QWidget()
         rl = QVBoxLayout(right)
@@ -105,8 +97,8 @@ class FinetunePanel(QWidget):
         rl.addWidget(self.progress)
         rl.addWidget(self.stats)
         rl.addWidget(self.gguf_progress)
-        rl.addWidget(self.plot, 1)
         rl.addWidget(self.metrics)
+        rl.addWidget(self.plot, 1)
         left = QWidget()
         ll = QVBoxLayout(left)
         ll.setContentsMargins(0, 0, 0, 0)
@@ -130,10 +122,11 @@ class FinetunePanel(QWidget):
         self.try_button.clicked.connect(self.try_selected)
         self.gguf_button.clicked.connect(self._export_gguf_dialog)
         self.cancel_button.clicked.connect(self.cancel)
-        self.history.currentItemChanged.connect(self._on_history_selected)
-        self.history.loaded.connect(self._update_buttons)
+        self.history.picked.connect(self._on_picked)
+        self.history.loaded.connect(self._on_runs_read)
+        self.state.can_try = False
         self.refresh_history()
-        self._update_buttons()
+        self.render()
 
     # ---- models ----------------------------------------------------------------------------
     def set_models(self, entries: list[ModelEntry]) -> None:
@@ -141,47 +134,78 @@ class FinetunePanel(QWidget):
         if self.dialog is not None:
             self.dialog.set_models(self.entries)
 
-    def connect_try(self, handler: Callable[[str, str], None]) -> None:
-        """``handler(page, model_id)`` opens a trained model in Chat or Classify."""
+    def connect_try(self, handler: Callable[..., None]) -> None:
+        """``handler(page, model_id, title)`` opens a trained model in Chat (a new chat called
+        ``title``) or Classify."""
         self._try_handler = handler
+        self.state.can_try = True
+        self.render()
 
-    # ---- history -----------------------------------------------------------------------------
+    # ---- the run list ------------------------------------------------------------------------
     def refresh_history(self) -> Job:
         """Read the runs on disk again, in a job."""
         return self.history.refresh()
 
     def selected_run(self):
-        return self.history.selected_run()
+        row = self.state.current()
+        return row.run if row else None
 
-    def _on_history_selected(self, item) -> None:
-        self._update_buttons()
-        if item is None or self.job is not None:
+    def _on_runs_read(self, runs: list) -> None:
+        self.state.set_runs(runs)
+        self.render()
+
+    def _on_picked(self, key) -> None:
+        self.state.select(key)
+        self.render()
+
+    # ---- drawing -----------------------------------------------------------------------------
+    def render(self) -> None:
+        """Draw the header, progress, result, buttons, list and curve from the state."""
+        st = self.state
+        live = st.live
+        details = {}
+        if live is not None and live.phase in ("running", "stopping") and live.max_steps:
+            details[LIVE] = f"step {live.step}/{live.max_steps}"
+        elif live is not None and live.phase == "preparing":
+            details[LIVE] = live.stage
+        self.history.show_rows(st.rows(), st.selected, details)
+        self.run_title.setText(st.header())
+        frac, text = st.progress()
+        if frac is None:
+            self.progress.setRange(0, 0)  # an unknown amount of work: a busy bar
+        else:
+            self.progress.setRange(0, 1000)
+            self.progress.setValue(int(frac * 1000))
+        self.progress.setFormat(text)
+        self.stats.setText(st.stats())
+        self.stats.setVisible(bool(self.stats.text()))
+        self.metrics.setText(st.outcome())
+        self.metrics.setVisible(bool(self.metrics.text()))
+        b = st.buttons()
+        for name, button in (("new", self.new_button), ("cancel", self.cancel_button),
+                             ("resume", self.resume_button), ("script", self.script_button),
+                             ("merge", self.merge_button), ("gguf", self.gguf_button),
+                             ("try", self.try_button)):
+            button.setEnabled(b[name])
+        self._draw_curve()
+
+    def _draw_curve(self) -> None:
+        """The selected run's curve, drawn again only when another run is selected."""
+        row = self.state.current()
+        key = None if row is None else (row.key, row.run.started if not row.live else "live")
+        if key == self._plotted:
             return
-        run = item.data(Qt.UserRole)
-        self.run_title.setText(f"{run.name} · {run.status} · "
-                               f"{run.config.get('task', '')} · base {run.config.get('base', '')}")
-        self.plot.clear()
-        for p in run.losses or []:
-            self.plot.add(p.get("split", "train"), p["step"], p["loss"])
-        self.metrics.setText(outcome_text(run))
-        self.progress.setValue(1000 if run.status == "done" else 0)
-        self.progress.setFormat(run.status)
-        self.stats.setText("")
-
-    def _update_buttons(self) -> None:
-        run = self.selected_run()
-        busy = self.job is not None
-        self.cancel_button.setEnabled(busy)
-        self.new_button.setEnabled(not busy)
-        self.resume_button.setEnabled(not busy and run is not None
-                                      and run.status in ("cancelled", "failed"))
-        done = run is not None and run.status == "done"
-        self.try_button.setEnabled(done)
-        self.merge_button.setEnabled(not busy and self.merge_job is None and done
-                                     and run.config.get("method") == "lora"
-                                     and not run.config.get("merge_lora"))
-        self.script_button.setEnabled(run is not None)
-        self.gguf_button.setEnabled(self.gguf_job is None and is_language_run(run))
+        self._plotted = key
+        if row is None:
+            self.plot.clear()
+            self.plot.set_hint(HINT)
+        elif row.live:
+            self.plot.set_points(self.live_losses)
+            self.plot.set_hint(HINT)
+        else:
+            self.plot.set_points(row.run.losses)
+            self.plot.set_hint(HINT if row.phase == "running" else
+                               "This run logged no loss before it ended.")
 
     # ---- running -----------------------------------------------------------------------------
     def open_dialog(self) -> NewRunDialog:
@@ -192,7 +216,10 @@ class FinetunePanel(QWidget):
         dlg.open()
         return dlg
 
-    def start(self, config, resume: bool = False) -> Job | None:
+    def start(self, config, resume: bool = False, earlier: list[dict] | None = None
+              ) -> Job | None:
+        """Train ``config`` in a job (``resume``: go on from its last checkpoint; ``earlier``:
+        the curve it had, drawn before the new points)."""
         if self.job is not None:
             self.ctx.notify.show_info("A run is already going; cancel it or wait.")
             return None
@@ -202,12 +229,9 @@ class FinetunePanel(QWidget):
         home = self.ctx.home
         registry = self.ctx.registry
         self.current_config = config
-        self.plot.clear()
-        self.metrics.setText("")
-        self.run_title.setText(f"{config.output} · {'resuming' if resume else 'starting'} · "
-                               f"{config.task} · base {config.base} · {config.method}")
-        self.progress.setValue(0)
-        self.progress.setFormat("Preparing…")
+        self.live_losses = [dict(p) for p in (earlier or [])]
+        self.state.start(config.to_dict(), str(home.root / "runs" / config.output), resume)
+        self._plotted = ()
         self.job = self.ctx.runner.start(
             f"Training {config.output}",
             lambda c: trainer(config, c, home=home, registry=registry, resume=resume))
@@ -215,175 +239,65 @@ class FinetunePanel(QWidget):
         self.job.failed.connect(self._on_failed)
         self.job.cancelled.connect(self._on_cancelled)
         self.job.finished.connect(self._on_finished)
-        self._update_buttons()
+        self.render()
         return self.job
 
     def _on_event(self, ev: Event) -> None:
-        from core.events import Progress
         from core.finetune import LossPoint, TrainProgress
 
+        st = self.state
         if isinstance(ev, TrainProgress):
-            frac = ev.step / ev.max_steps if ev.max_steps else 0
-            self.progress.setValue(int(frac * 1000))
-            self.progress.setFormat(f"step {ev.step}/{ev.max_steps} · epoch {ev.epoch:.2f} · "
-                                    f"ETA {fmt_eta(ev.eta_s)}")
-            rate = f"{ev.samples_per_s:.1f} samples/s" if ev.samples_per_s else ""
-            self.stats.setText(f"elapsed {fmt_eta(ev.elapsed_s)}  {rate}".strip())
+            st.progress_step(ev.step, ev.max_steps, ev.epoch, ev.elapsed_s, ev.eta_s,
+                             ev.samples_per_s)
         elif isinstance(ev, LossPoint):
-            self.plot.add(ev.split, ev.step, ev.loss)
-            if ev.learning_rate is not None:
-                self.stats.setText(self.stats.text().split("  lr")[0]
-                                   + f"  lr {ev.learning_rate:.2e}")
+            self.live_losses.append({"step": ev.step, "loss": ev.loss, "split": ev.split,
+                                     "learning_rate": ev.learning_rate})
+            row = st.current()
+            if row is not None and row.live:
+                self.plot.add(ev.split, ev.step, ev.loss)
         elif isinstance(ev, Progress):
-            self.progress.setFormat(ev.stage)
+            st.stage(ev.stage, ev.message)
         elif isinstance(ev, Done):
-            self.last_result = ev.result
+            st.result(ev.result)
             r = ev.result
-            self.metrics.setText(outcome_text(
-                r, "" if not r.stopped else "  (stopped: the last checkpoint is kept, Resume "
-                                            "continues)"))
             if not r.stopped:
-                self.progress.setValue(1000)
-                self.progress.setFormat("Done")
-                warnings = warnings_text(r)
+                warnings = "\n".join(getattr(r, "warnings", ()) or ())
                 self.ctx.notify.show_info(f"'{r.name}' is ready: it is in the model list now."
                                           + (f" {warnings}" if warnings else ""))
-            else:
-                self.progress.setFormat("Stopped")
+        self.render()
 
     def _on_failed(self, exc: BaseException) -> None:
-        self.progress.setFormat("Failed")
+        from core.errors import describe
+
+        self.state.failed(describe(exc)[1])
         self.ctx.notify.show_error(exc)
+        self.render()
 
     def _on_cancelled(self) -> None:
-        self.progress.setFormat("Cancelled")
+        self.state.cancelled()
+        self.render()
 
     def _on_finished(self) -> None:
         self.job = None
-        result, self.last_result = self.last_result, None
+        live = self.state.live
+        result = live.result if live is not None else None
+        self.state.ended()
         self.refresh_history()
-        self._update_buttons()
+        self.render()
         if result is not None and not result.stopped:
             self.ctx.models_changed()
         self.run_finished.emit(result)
 
     def cancel(self) -> None:
-        if self.job is not None:
+        if self.job is not None and self.state.cancel():
             self.job.cancel()
-            self.progress.setFormat("Stopping after this step…")
+            self.render()
 
-    def resume_selected(self) -> None:
+    def resume_selected(self) -> Job | None:
         from core.finetune import FinetuneConfig
 
         run = self.selected_run()
-        if run is not None:
-            self.start(FinetuneConfig.from_dict(run.config), resume=True)
-
-    def merge_selected(self) -> Job | None:
-        """Merge the selected LoRA run into full weights, in a job; the new model is listed."""
-        run = self.selected_run()
-        if run is None or self.merge_job is not None:
+        if run is None or not self.state.buttons()["resume"]:
             return None
-        # the run's published model folder (the run folder holds only run.json and checkpoints)
-        home, path = self.ctx.home, run.model_path or run.config.get("output") or run.name
-
-        def job(cancel):
-            from core.finetune import merge_adapter
-
-            yield Done(result=merge_adapter(path, home=home))
-
-        self.merge_job = self.ctx.runner.start(f"Merging {run.name}", job)
-        self.merge_job.event.connect(self._on_merged)
-        self.merge_job.failed.connect(self.ctx.notify.show_error)
-        self.merge_job.finished.connect(self._on_merge_finished)
-        self._update_buttons()
-        return self.merge_job
-
-    def _on_merged(self, ev: Event) -> None:
-        if isinstance(ev, Done):
-            self.ctx.notify.show_info(f"Merged into {ev.result}")
-            self.ctx.models_changed()
-
-    def _on_merge_finished(self) -> None:
-        self.merge_job = None
-        self.refresh_history()
-        self._update_buttons()
-
-    def try_selected(self) -> None:
-        run = self.selected_run()
-        if run is None or self._try_handler is None:
-            return
-        page = "classify" if run.config.get("task") == "classification" else "chat"
-        self._try_handler(page, model_id(run))
-
-    def _export_script_dialog(self) -> None:
-        run = self.selected_run()
-        if run is None:
-            return
-        folder = QFileDialog.getExistingDirectory(self, "Folder for the training script")
-        if folder:
-            self.export_script(run, folder)
-
-    def export_script(self, run, folder: str) -> Job:
-        """Write the run's training script into ``folder``, in a job (it looks the base up)."""
-        home, settings = self.ctx.home, dict(run.config)
-
-        def job(cancel):
-            from core.finetune import FinetuneConfig, export_script
-
-            yield Done(result=export_script(FinetuneConfig.from_dict(settings), folder, home=home))
-
-        j = self.ctx.runner.start(f"Exporting {run.name}", job, quiet=True)
-        j.event.connect(self._on_exported)
-        j.failed.connect(self.ctx.notify.show_error)
-        return j
-
-    def _on_exported(self, ev: Event) -> None:
-        if isinstance(ev, Done):
-            paths = [Path(p) for p in ev.result]
-            self.ctx.notify.show_info("Wrote " + ", ".join(p.name for p in paths)
-                                      + f" to {paths[0].parent}")
-
-    def _export_gguf_dialog(self) -> None:
-        run = self.selected_run()
-        if not is_language_run(run):
-            return
-        out_type, ok = QInputDialog.getItem(
-            self, "Export GGUF", f"Write '{run.name}' as a GGUF file of type\n(f16: the weights "
-            "as they are; q8_0: 8-bit, about half the size)", list(GGUF_OUT_TYPES), 0, False)
-        if ok:
-            self.export_gguf(run, out_type)
-
-    def export_gguf(self, run, out_type: str) -> Job | None:
-        """Export the run's model to GGUF in a job, with progress; the new model is listed."""
-        if self.gguf_job is not None or not is_language_run(run):
-            return None
-        registry, source = self.ctx.registry, model_id(run)
-
-        def job(cancel):
-            from core.models import export_gguf
-
-            yield from export_gguf(registry, source, out_type, None, cancel)
-
-        self.gguf_job = self.ctx.runner.start(f"Exporting {run.name} to GGUF", job)
-        self.gguf_progress.setRange(0, 0)
-        self.gguf_progress.setFormat(f"Exporting {run.name} to GGUF {out_type}…")
-        self.gguf_progress.show()
-        self.gguf_job.event.connect(self._on_gguf_event)
-        self.gguf_job.failed.connect(self.ctx.notify.show_error)
-        self.gguf_job.finished.connect(self._on_gguf_finished)
-        self._update_buttons()
-        return self.gguf_job
-
-    def _on_gguf_event(self, ev: Event) -> None:
-        if isinstance(ev, Progress):
-            show_progress(self.gguf_progress, ev)
-        elif isinstance(ev, Done):
-            self.ctx.notify.show_info(f"{ev.summary} It is in the model list (Chat runs it on "
-                                      "llama.cpp).")
-            self.ctx.models_changed()
-
-    def _on_gguf_finished(self) -> None:
-        self.gguf_job = None
-        self.gguf_progress.hide()
-        self._update_buttons()
+        return self.start(FinetuneConfig.from_dict(run.config), resume=True,
+                          earlier=list(run.losses or []))
