@@ -14,7 +14,9 @@ from core.chat.engine import (
 )
 from core.chat.history import (
     Conversation,
+    HistoryDamaged,
     HistoryStore,
+    HistoryUnavailable,
     title_from,
 )
 from core.chat.llama import BEAM_REFUSED, LlamaEngine
@@ -22,6 +24,7 @@ from core.chat.settings import DEFAULT_CHAT_MODEL, ChatRequest, GenerationSettin
 
 __all__ = [
     'BEAM_REFUSED', 'ENGINES', 'ChatEngine', 'ChatRequest', 'Conversation', 'DEFAULT_CHAT_MODEL',
-    'GenerationSettings', 'HistoryStore', 'LlamaEngine', 'LoadedInfo', 'ReplyStats', 'Token', 'Truncated',
+    'GenerationSettings', 'HistoryDamaged', 'HistoryStore', 'HistoryUnavailable', 'LlamaEngine',
+    'LoadedInfo', 'ReplyStats', 'Token', 'Truncated',
     'open_chat', 'title_from',
 ]

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TextIO
 
 from core.cli import add_device_option
-from core.cli.drive import drive
+from core.cli.drive import Stop, drive
 from core.errors import BadInput
 
 # what a person types on a command line for characters a shell makes awkward
@@ -57,7 +57,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     ft.add_argument("--lr", type=float, default=d["learning_rate"], help=_lr_help())
     ft.add_argument("--batch-size", type=int, default=d["batch_size"])
     ft.add_argument("--grad-accum", type=int, default=d["grad_accum"])
-    ft.add_argument("--max-length", type=int, default=d["max_length"])
+    ft.add_argument("--max-length", type=int, default=None,
+                    help=f"chat and classification: tokens per example (default: "
+                         f"{d['max_length']}); raw text uses --chunk-length")
     ft.add_argument("--chunk-length", type=int, default=d["chunk_length"],
                     help="raw text: tokens per chunk")
     ft.add_argument("--overlap", type=int, default=d["overlap"],
@@ -76,6 +78,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                     help="save merged full weights (LoRA)")
     ft.add_argument("--resume", action="store_true",
                     help="continue the stopped run called --output, with its saved settings")
+    ft.add_argument("--overwrite", action="store_true",
+                    help="start over: delete the checkpoints of a stopped run called --output")
     ft.add_argument("--export-script", metavar="DIR",
                     help="write an equivalent accelerate launch script to DIR instead of training")
     add_device_option(ft)
@@ -88,6 +92,9 @@ def config_from_args(args: argparse.Namespace):
     differs from it."""
     from core.finetune import FinetuneConfig, saved_config
 
+    if args.resume and args.overwrite:
+        raise BadInput("--resume and --overwrite contradict each other.",
+                       hint="--resume continues the run; --overwrite deletes it and starts over.")
     if args.resume:
         saved = saved_config(args.output)
         _check_same(args, saved)
@@ -96,11 +103,18 @@ def config_from_args(args: argparse.Namespace):
     if missing:
         raise BadInput(f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} needed to "
                        "start a run.", hint="Give them, or continue a stopped run with --resume.")
+    max_length = args.max_length
+    if max_length is None:
+        max_length = _defaults()["max_length"]
+    elif args.task == "causal-lm":  # raw text is cut into chunks: --max-length would do nothing
+        raise BadInput("--max-length does not apply to raw-text (causal-lm) runs.",
+                       hint=f"Use --chunk-length to set the tokens per example (now "
+                            f"{args.chunk_length}).")
     return FinetuneConfig(
         task=args.task, base=args.base, data=tuple(args.data), output=args.output,
         method=args.method, lora_r=args.lora_r, lora_alpha=args.lora_alpha, epochs=args.epochs,
         max_steps=args.max_steps, learning_rate=args.lr, batch_size=args.batch_size,
-        grad_accum=args.grad_accum, max_length=args.max_length, eval_split=args.eval_split,
+        grad_accum=args.grad_accum, max_length=max_length, eval_split=args.eval_split,
         save_steps=args.save_steps, seed=args.seed, chunk_length=args.chunk_length,
         overlap=args.overlap, hard_cut=unescape(args.hard_cut), text_column=args.text_column,
         label_column=args.label_column, merge_lora=args.merge, device=args.device).validate()
@@ -136,7 +150,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         return 0
 
     def run(cancel):
-        for ev in train(config, cancel, resume=args.resume):
+        for ev in train(config, cancel, resume=args.resume, overwrite=args.overwrite):
             if isinstance(ev, TrainProgress):
                 eta = "-" if ev.eta_s is None else f"{ev.eta_s:.0f} s"
                 print(f"step {ev.step}/{ev.max_steps}  epoch {ev.epoch:.2f}  ETA {eta}",
@@ -146,12 +160,13 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             else:
                 yield ev
 
-    result = drive(run, err)
+    stop = Stop()
+    result = drive(run, err, stop)
     metrics = "  ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
                         for k, v in result.metrics.items())
     if result.stopped:
         print(f"stopped; resume with --resume (checkpoint {result.checkpoint})", file=err)
-        return 130
+        return stop.exit_code
     print(f"{result.entry_id}  {result.path}", file=out)
     print(f"done: {metrics}", file=err)
     for warning in result.warnings:
