@@ -265,8 +265,8 @@ def _check_name_free(home: AppHome, name: str, resume: bool,
     if ckpt and not overwrite:
         raise BadInput(f"The run '{name}' stopped ({status or 'unknown state'}) with a checkpoint "
                        f"at {Path(ckpt).name}; starting it again would delete it.",
-                       hint="Continue it with --resume, choose another --output name, or start "
-                            "over with --overwrite.")
+                       hint="Resume it (CLI: --resume), choose another output name, or start "
+                            "over, deleting it (CLI: --overwrite).")
     return prev
 
 
