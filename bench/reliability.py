@@ -78,6 +78,13 @@ def _runs(folder: Path) -> dict:
     return out
 
 
+def _listed_status(folder: Path, name: str) -> str | None:
+    from core.finetune import list_runs
+    from core.paths import AppHome
+
+    return {r.name: r.status for r in list_runs(AppHome(folder / "home"))}.get(name)
+
+
 def _ckpts(folder: Path, name: str) -> list[str]:
     return sorted(p.name for p in (folder / "home" / "runs" / name / "checkpoints").glob("c*"))
 
@@ -107,16 +114,17 @@ def kill_points(ctx: Ctx):
         subprocess.run([PY, "-m", "tests.faults.killer", point, str(nth), "--",
                         *map(str, ctx.ft(f, "k"))], cwd=ROOT, env=ctx.env(f),
                        capture_output=True, text=True, timeout=300)
+        status = _listed_status(f, "k")  # what the run list shows after the kill
         listed = ctx.cli(f, "finetune", "--resume", "--output", "k")
-        status = _runs(f).get("k", {}).get("status")
         if want is None:
             ok = _plain(listed) and "no checkpoint" in listed.stderr
             seen = f"resume refused: {_last(listed.stderr)[:50]}…"
         else:
             ok = listed.returncode == 0 and f"step {want.split('-')[1]}/8" in listed.stderr
             seen = f"resumed from {want}: exit {listed.returncode}"
-        rows.append((f"kill -9 during {point}: never listed done; resume from the last "
-                     f"complete checkpoint", f"run.json {status}; {seen}", ok))
+        ok = ok and status == "failed"
+        rows.append((f"kill -9 during {point}: listed failed, never done; resume from the last "
+                     f"complete checkpoint", f"listed {status}; {seen}", ok))
     return rows
 
 

@@ -133,8 +133,9 @@ def test_every_app_writer_goes_through_the_atomic_helper():
     """No plain write_text / open(..., "w") left in the modules that write the app's files."""
     from tests.conftest import ROOT
 
-    writers = ["core/finetune/runs.py", "core/finetune/publish.py", "core/models/userlist.py",
-               "core/transcribe/formats.py"]
+    writers = ["core/finetune/runs.py", "core/finetune/publish.py", "core/finetune/merge.py",
+               "core/finetune/script.py", "core/models/userlist.py", "core/models/convert.py",
+               "core/models/export_gguf.py", "core/transcribe/formats.py"]
     for rel in writers:
         text = (ROOT / rel).read_text(encoding="utf-8")
         assert not re.search(r"\.write_(text|bytes)\(|open\([^)]*['\"][wax]b?['\"]", text), rel
