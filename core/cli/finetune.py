@@ -24,6 +24,14 @@ def unescape(text: str) -> str:
     return re.sub(r"\\(.)", lambda m: _ESCAPES.get(m.group(1), m.group(0)), text)
 
 
+class _Given(argparse.Action):
+    """Stores the value and notes that the user typed the option (``<dest>_given``)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, values)
+        setattr(namespace, f"{self.dest}_given", True)
+
+
 def _defaults() -> dict:
     from core.finetune import FinetuneConfig
 
@@ -57,9 +65,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     ft.add_argument("--lr", type=float, default=d["learning_rate"], help=_lr_help())
     ft.add_argument("--batch-size", type=int, default=d["batch_size"])
     ft.add_argument("--grad-accum", type=int, default=d["grad_accum"])
-    ft.add_argument("--max-length", type=int, default=None,
-                    help=f"chat and classification: tokens per example (default: "
-                         f"{d['max_length']}); raw text uses --chunk-length")
+    ft.add_argument("--max-length", type=int, default=d["max_length"], action=_Given,
+                    help="chat and classification: tokens per example (default: %(default)s); "
+                         "raw text uses --chunk-length")
     ft.add_argument("--chunk-length", type=int, default=d["chunk_length"],
                     help="raw text: tokens per chunk")
     ft.add_argument("--overlap", type=int, default=d["overlap"],
@@ -103,10 +111,8 @@ def config_from_args(args: argparse.Namespace):
     if missing:
         raise BadInput(f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} needed to "
                        "start a run.", hint="Give them, or continue a stopped run with --resume.")
-    max_length = args.max_length
-    if max_length is None:
-        max_length = _defaults()["max_length"]
-    elif args.task == "causal-lm":  # raw text is cut into chunks: --max-length would do nothing
+    if getattr(args, "max_length_given", False) and args.task == "causal-lm":
+        # raw text is cut into chunks: --max-length would do nothing
         raise BadInput("--max-length does not apply to raw-text (causal-lm) runs.",
                        hint=f"Use --chunk-length to set the tokens per example (now "
                             f"{args.chunk_length}).")
@@ -114,7 +120,7 @@ def config_from_args(args: argparse.Namespace):
         task=args.task, base=args.base, data=tuple(args.data), output=args.output,
         method=args.method, lora_r=args.lora_r, lora_alpha=args.lora_alpha, epochs=args.epochs,
         max_steps=args.max_steps, learning_rate=args.lr, batch_size=args.batch_size,
-        grad_accum=args.grad_accum, max_length=max_length, eval_split=args.eval_split,
+        grad_accum=args.grad_accum, max_length=args.max_length, eval_split=args.eval_split,
         save_steps=args.save_steps, seed=args.seed, chunk_length=args.chunk_length,
         overlap=args.overlap, hard_cut=unescape(args.hard_cut), text_column=args.text_column,
         label_column=args.label_column, merge_lora=args.merge, device=args.device).validate()
