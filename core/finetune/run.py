@@ -43,6 +43,7 @@ from core.finetune.runs import (
     _check_name_free,
     _data_records,
     _RunFile,
+    adopt_unmarked_checkpoints,
     drop_incomplete_checkpoints,
     last_checkpoint,
     resume_state,
@@ -83,6 +84,7 @@ def _train_locked(config: FinetuneConfig, cancel: CancelToken, home: AppHome, re
     resume_from: str | None = None
     if resume:
         config, prev, resume_from = resume_state(home, name, config.device)
+        adopt_unmarked_checkpoints(run_dir)  # a run saved before checkpoints were marked
         drop_incomplete_checkpoints(run_dir)  # a save a kill or a full disk cut short
     else:
         prev = _check_name_free(home, name, resume=False, overwrite=overwrite)

@@ -159,6 +159,17 @@ def drop_incomplete_checkpoints(run_dir: Path) -> list[str]:
     return [p.name for p in partial]
 
 
+def adopt_unmarked_checkpoints(run_dir: Path) -> None:
+    """A run saved before checkpoints were marked: mark its complete ones, so the marked ones a
+    resumed run adds never make them look half-written."""
+    ckpts = _checkpoints(run_dir)
+    if any((p / CHECKPOINT_MARK).is_file() for _n, p in ckpts):
+        return
+    for _n, p in ckpts:
+        if _state_readable(p):
+            atomic_write(p / CHECKPOINT_MARK, "")
+
+
 def mark_checkpoint_complete(folder: str | Path) -> None:
     """Flush a checkpoint the Trainer just saved to disk, then mark it complete."""
     fsync_tree(folder)

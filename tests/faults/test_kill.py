@@ -134,3 +134,34 @@ def test_a_signal_during_a_run_checkpoints_and_marks_it(home, tiny_gpt2_dir, sto
     assert run.status == "cancelled" and run.checkpoint
     assert json.loads((home.root / "runs" / "sig" / "run.json").read_text())["status"] == \
         "cancelled"
+
+
+def test_only_complete_checkpoints_count(tmp_path):
+    from core.finetune.runs import (
+        CHECKPOINT_MARK,
+        adopt_unmarked_checkpoints,
+        drop_incomplete_checkpoints,
+        last_checkpoint,
+    )
+
+    run_dir = tmp_path / "run"
+
+    def ckpt(step: int, state: str | None, mark: bool = False) -> Path:
+        folder = run_dir / "checkpoints" / f"checkpoint-{step}"
+        folder.mkdir(parents=True)
+        (folder / "model.safetensors").write_bytes(b"w")
+        if state is not None:
+            (folder / "trainer_state.json").write_text(state)
+        if mark:
+            (folder / CHECKPOINT_MARK).write_text("")
+        return folder
+
+    ckpt(2, json.dumps({"global_step": 2}))  # saved before marks existed
+    ckpt(4, '{"global_st')  # a kill while the state was written
+    assert Path(last_checkpoint(run_dir)).name == "checkpoint-2"
+    adopt_unmarked_checkpoints(run_dir)  # a resume marks the old complete one
+    assert (run_dir / "checkpoints" / "checkpoint-2" / CHECKPOINT_MARK).is_file()
+    ckpt(6, json.dumps({"global_step": 6}))  # state written, killed before its mark
+    assert Path(last_checkpoint(run_dir)).name == "checkpoint-2"
+    assert sorted(drop_incomplete_checkpoints(run_dir)) == ["checkpoint-4", "checkpoint-6"]
+    assert _checkpoints(run_dir) == ["checkpoint-2"]
