@@ -14,7 +14,9 @@ from core.chat.engine import (
 )
 from core.chat.history import (
     Conversation,
+    HistoryDamaged,
     HistoryStore,
+    HistoryUnavailable,
     title_from,
 )
 from core.chat.llama import BEAM_REFUSED, LlamaEngine
@@ -30,7 +32,7 @@ from core.chat.settings import (
 
 __all__ = [
     'BEAM_REFUSED', 'ENGINES', 'ChatEngine', 'ChatRequest', 'Conversation', 'DEFAULT_CHAT_MODEL',
-    'GenerationSettings', 'HistoryStore', 'LlamaEngine', 'LoadedInfo', 'ModelDefaults', 'PRESETS',
-    'RemoteEngine', 'RemoteInfo', 'ReplyStats', 'Token', 'Truncated', 'model_defaults', 'open_chat',
-    'title_from',
+    'GenerationSettings', 'HistoryDamaged', 'HistoryStore', 'HistoryUnavailable', 'LlamaEngine',
+    'LoadedInfo', 'ModelDefaults', 'PRESETS', 'RemoteEngine', 'RemoteInfo', 'ReplyStats', 'Token',
+    'Truncated', 'model_defaults', 'open_chat', 'title_from',
 ]

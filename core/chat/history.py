@@ -3,6 +3,12 @@
 Every write commits at once, so a crash or a killed process loses nothing already saved (a
 streaming reply is saved as it grows with :meth:`HistoryStore.update_message`). One connection,
 guarded by a lock, serves the GUI thread and a worker thread alike.
+
+The file is opened in WAL mode (another process, the app twice or the app and a script, can read
+and write it safely) and checked at open (``PRAGMA quick_check``). A damaged file (not a database,
+a malformed page) is moved aside as ``chats.sqlite3.broken-<time>`` with its bytes intact and a new
+history starts; :attr:`HistoryStore.damage` then holds the sentence for the user. A file that
+cannot be opened at all (a read-only folder) raises :class:`HistoryUnavailable`, naming it.
 """
 from __future__ import annotations
 
@@ -15,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import BadInput
+from core.paths import set_aside
 
 ROLES = ("system", "user", "assistant")
 _KEEP: Any = object()  # "leave this field as it is" in HistoryStore.update
@@ -40,6 +47,39 @@ CREATE TABLE IF NOT EXISTS messages (
 CREATE INDEX IF NOT EXISTS messages_by_conversation ON messages(conversation_id, id);
 CREATE INDEX IF NOT EXISTS conversations_by_updated ON conversations(updated);
 """
+
+
+class HistoryDamaged(BadInput):
+    """The chat history file was damaged and was moved aside; a new one was started."""
+
+    title = "Chat history damaged"
+
+
+class HistoryUnavailable(BadInput):
+    """The chat history file cannot be opened or moved (permissions, a read-only folder)."""
+
+    title = "Chat history unavailable"
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    """An open, checked connection in WAL mode with the schema in place. sqlite3.DatabaseError
+    (not OperationalError) when the file is damaged."""
+    db = sqlite3.connect(path, check_same_thread=False, timeout=10)
+    try:
+        db.row_factory = sqlite3.Row
+        db.create_function("fold", 1, lambda s: (s or "").casefold(), deterministic=True)
+        result = [r[0] for r in db.execute("PRAGMA quick_check").fetchall()]
+        if result != ["ok"]:
+            raise sqlite3.DatabaseError("; ".join(str(r) for r in result[:3]))
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA foreign_keys=ON")
+        with db:
+            db.executescript(_SCHEMA)
+            db.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
+    except BaseException:
+        db.close()
+        raise
+    return db
 
 
 @dataclass
@@ -111,36 +151,22 @@ class HistoryStore:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db: sqlite3.Connection | None = None
-        self.damage: BadInput | None = None  # set when a damaged file was moved aside
+        self.damage: HistoryDamaged | None = None  # set when a damaged file was moved aside
         try:
-            self._open()
-        except sqlite3.DatabaseError as exc:
-            if isinstance(exc, sqlite3.OperationalError) or not self.path.is_file():
-                raise  # locked, unreadable folder...: nothing is wrong with the file itself
-            self.close()
-            moved = self.path.with_name(f"{self.path.name}.broken-{time.strftime('%Y%m%d-%H%M%S')}")
-            for suffix in ("", "-wal", "-shm"):
-                part = Path(f"{self.path}{suffix}")
-                if part.exists():
-                    part.replace(Path(f"{moved}{suffix}"))
-            self.damage = BadInput(
-                f"The chat history '{self.path}' was damaged ({exc}); it was moved to '{moved}' "
-                "and a new, empty history was started.")
-            self._open()
-
-    def _open(self) -> None:
-        self._db = sqlite3.connect(self.path, check_same_thread=False)
-        db = self._db
-        db.row_factory = sqlite3.Row
-        db.create_function("fold", 1, lambda s: (s or "").casefold(), deterministic=True)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA foreign_keys=ON")
-        with db:
-            db.executescript(_SCHEMA)
-            db.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = _connect(self.path)
+        except sqlite3.OperationalError as exc:  # locked, read-only, a folder in the way
+            raise self._unavailable(exc) from exc
+        except OSError as exc:
+            raise self._unavailable(exc) from exc
+        except sqlite3.DatabaseError as exc:  # damaged: keep its bytes, start a new history
+            self.damage = self._set_aside(exc)
+            try:
+                db = _connect(self.path)
+            except (sqlite3.Error, OSError) as again:
+                raise self._unavailable(again) from again
+        self._db: sqlite3.Connection | None = db
         row = db.execute(
             "SELECT max(coalesce((SELECT max(updated) FROM conversations), 0),"
             " coalesce((SELECT max(created) FROM messages), 0))"
@@ -148,6 +174,29 @@ class HistoryStore:
         self._last = float(row[0])
 
     # -- plumbing ----------------------------------------------------------------------------
+
+    def _unavailable(self, exc: BaseException) -> HistoryUnavailable:
+        why = getattr(exc, "strerror", None) or str(exc)
+        return HistoryUnavailable(f"The chat history '{self.path}' cannot be opened ({why}).",
+                                  hint="Check that its folder can be written, then start again.")
+
+    def _set_aside(self, exc: BaseException) -> HistoryDamaged:
+        """Move the damaged file (and its -wal/-shm companions) to ``.broken-<time>`` names."""
+        try:
+            backup = set_aside(self.path)
+            for extra in ("-wal", "-shm"):
+                companion = self.path.with_name(self.path.name + extra)
+                if companion.exists():
+                    companion.replace(backup.with_name(backup.name + extra))
+        except OSError as move:
+            raise HistoryUnavailable(
+                f"The chat history '{self.path}' is damaged ({exc}) and cannot be moved aside "
+                f"({move.strerror or move}).",
+                hint="Move or delete the file, then start again.") from move
+        return HistoryDamaged(
+            f"The chat history '{self.path}' was damaged ({exc}); it was moved to "
+            f"'{backup}' and a new, empty history was started.",
+            hint="Your old chats are in that copy; a SQLite tool may recover some of them.")
 
     def close(self) -> None:
         """Close the file; later calls fail. Closing twice is harmless."""

@@ -42,9 +42,9 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.st
     except KeyboardInterrupt:
         print("error: interrupted", file=err)
         return 130
-    except Cancelled:
+    except Cancelled as exc:
         print("error: cancelled", file=err)
-        return 130
+        return getattr(exc, "exit_code", 130)
     except WorkbenchError as exc:
         print(f"error: {exc.user_message()}", file=err)
         return 1

@@ -5,7 +5,7 @@ import argparse
 from typing import TYPE_CHECKING, TextIO
 
 from core.cli import add_device_option
-from core.cli.drive import drive
+from core.cli.drive import Stop, drive
 from core.errors import BadInput
 
 if TYPE_CHECKING:
@@ -95,9 +95,11 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             else:
                 yield ev
 
-    stats = drive(stream, err)
-    out.write("\n")
+    stop = Stop()
+    stats = drive(stream, err, stop)
+    out.write("\n")  # the partial reply stays printed when Ctrl+C stopped it
+    out.flush()
     ttft = f"{stats.ttft_s:.2f} s" if stats.ttft_s is not None else "-"
     print(f"{stats.tokens} tokens, {stats.tokens_per_s:.1f} tok/s, TTFT {ttft}"
           + (" (stopped)" if stats.stopped else ""), file=err)
-    return 0
+    return stop.exit_code if stop.cancelled else 0

@@ -49,6 +49,8 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         raise BadInput(f"Text {empty[0]} is empty.", hint="Give texts with some words in them.")
     if args.top_k < 1:
         raise BadInput("--top-k must be at least 1.")
+    if args.batch_size < 1:  # before the model loads, not after
+        raise BadInput(f"--batch-size must be at least 1 (got {args.batch_size}).")
     model = drive(lambda c: open_classifier(Registry(), args.model, args.device, c), err)
     if isinstance(model, FillMasker):
         rows = [(t, model.fill(t, args.top_k)) for t in texts]

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TextIO
 
 from core.cli import add_device_option
-from core.cli.drive import drive
+from core.cli.drive import Stop, drive
 from core.errors import BadInput
 
 # what a person types on a command line for characters a shell makes awkward
@@ -22,6 +22,14 @@ def unescape(text: str) -> str:
     """``text`` with \\n, \\t, \\r and \\\\ turned into the characters they name; every other
     character (non-ASCII included) and any other backslash stays as it is."""
     return re.sub(r"\\(.)", lambda m: _ESCAPES.get(m.group(1), m.group(0)), text)
+
+
+class _Given(argparse.Action):
+    """Stores the value and notes that the user typed the option (``<dest>_given``)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, values)
+        setattr(namespace, f"{self.dest}_given", True)
 
 
 def _defaults() -> dict:
@@ -57,7 +65,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     ft.add_argument("--lr", type=float, default=d["learning_rate"], help=_lr_help())
     ft.add_argument("--batch-size", type=int, default=d["batch_size"])
     ft.add_argument("--grad-accum", type=int, default=d["grad_accum"])
-    ft.add_argument("--max-length", type=int, default=d["max_length"])
+    ft.add_argument("--max-length", type=int, default=d["max_length"], action=_Given,
+                    help="chat and classification: tokens per example (default: %(default)s); "
+                         "raw text uses --chunk-length")
     ft.add_argument("--chunk-length", type=int, default=d["chunk_length"],
                     help="raw text: tokens per chunk")
     ft.add_argument("--overlap", type=int, default=d["overlap"],
@@ -76,6 +86,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                     help="save merged full weights (LoRA)")
     ft.add_argument("--resume", action="store_true",
                     help="continue the stopped run called --output, with its saved settings")
+    ft.add_argument("--overwrite", action="store_true",
+                    help="start over: delete the checkpoints of a stopped run called --output")
     ft.add_argument("--export-script", metavar="DIR",
                     help="write an equivalent accelerate launch script to DIR instead of training")
     add_device_option(ft)
@@ -88,6 +100,9 @@ def config_from_args(args: argparse.Namespace):
     differs from it."""
     from core.finetune import FinetuneConfig, saved_config
 
+    if args.resume and args.overwrite:
+        raise BadInput("--resume and --overwrite contradict each other.",
+                       hint="--resume continues the run; --overwrite deletes it and starts over.")
     if args.resume:
         saved = saved_config(args.output)
         _check_same(args, saved)
@@ -96,6 +111,11 @@ def config_from_args(args: argparse.Namespace):
     if missing:
         raise BadInput(f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} needed to "
                        "start a run.", hint="Give them, or continue a stopped run with --resume.")
+    if getattr(args, "max_length_given", False) and args.task == "causal-lm":
+        # raw text is cut into chunks: --max-length would do nothing
+        raise BadInput("--max-length does not apply to raw-text (causal-lm) runs.",
+                       hint=f"Use --chunk-length to set the tokens per example (now "
+                            f"{args.chunk_length}).")
     return FinetuneConfig(
         task=args.task, base=args.base, data=tuple(args.data), output=args.output,
         method=args.method, lora_r=args.lora_r, lora_alpha=args.lora_alpha, epochs=args.epochs,
@@ -136,7 +156,8 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         return 0
 
     def run(cancel):
-        for ev in train_in_child(config, cancel, resume=args.resume):  # memory back at the end
+        # in a child process: its memory goes back at the end
+        for ev in train_in_child(config, cancel, resume=args.resume, overwrite=args.overwrite):
             if isinstance(ev, TrainProgress):
                 eta = "-" if ev.eta_s is None else f"{ev.eta_s:.0f} s"
                 print(f"step {ev.step}/{ev.max_steps}  epoch {ev.epoch:.2f}  ETA {eta}",
@@ -146,12 +167,13 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             else:
                 yield ev
 
-    result = drive(run, err)
+    stop = Stop()
+    result = drive(run, err, stop)
     metrics = "  ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
                         for k, v in result.metrics.items())
     if result.stopped:
         print(f"stopped; resume with --resume (checkpoint {result.checkpoint})", file=err)
-        return 130
+        return stop.exit_code
     print(f"{result.entry_id}  {result.path}", file=out)
     print(f"done: {metrics}", file=err)
     for warning in result.warnings:

@@ -183,10 +183,6 @@ def run_list(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def human_size(n: int | None) -> str:
-    if n is None:
-        return "-"
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return str(n)
+    from core.paths import human_bytes
+
+    return "-" if n is None else human_bytes(n)

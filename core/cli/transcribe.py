@@ -35,7 +35,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     tr.add_argument("--initial-prompt", help="text that sets the style or spells names")
     tr.add_argument("--format", default=DEFAULT_FORMAT, choices=list(FORMATS))
     tr.add_argument("--output-dir", metavar="D",
-                    help="write <stem>.<format> files there (default: print to stdout)")
+                    help="write <stem>.<format> files there, <stem>-2.<format> for a second file "
+                         "of the same name (default: print to stdout)")
     add_device_option(tr)
     tr.set_defaults(handler=run)
 
@@ -46,17 +47,18 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
     from core.errors import DeviceUnavailable, ModelUnavailable
     from core.models.registry import Registry
-    from core.transcribe import export, export_path, open_transcriber
+    from core.transcribe import export, open_transcriber, write_export
 
     options = TranscribeOptions(
         engine=args.engine, model=args.model, language=args.language, task=args.task,
         beam_size=args.beam_size, word_timestamps=args.word_timestamps, vad_filter=args.vad,
         initial_prompt=args.initial_prompt, device=args.device).validate()
+    targets = output_paths(args.files, args.format, args.output_dir) if args.output_dir else []
     registry = Registry()
     transcriber = None
     failed = 0
     try:
-        for file in args.files:
+        for i, file in enumerate(args.files):
             try:
                 if transcriber is None or not transcriber.alive:  # loaded once, kept
                     transcriber = drive(lambda c: open_transcriber(
@@ -71,7 +73,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 failed += 1
                 continue
             if args.output_dir:
-                print(export_path(transcript, args.format, args.output_dir), file=out, flush=True)
+                print(write_export(transcript, args.format, targets[i]), file=out, flush=True)
             else:
                 out.write(export(transcript, args.format))
                 out.flush()
@@ -79,3 +81,36 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         if transcriber is not None:
             transcriber.close(wait=True)
     return 1 if failed else 0
+
+
+def output_paths(files: list[str], fmt: str, output_dir: str) -> list:
+    """For each file, the path its transcript goes to, decided before any work: ``<stem>.<fmt>``, then
+    ``<stem>-2.<fmt>``... for files of the same name, so no transcript replaces another. BadInput
+    when the folder is a file or cannot be written."""
+    import os
+    from pathlib import Path
+
+    from core.errors import BadInput
+    from core.paths import write_problem
+
+    folder = Path(output_dir)
+    if folder.exists() and not folder.is_dir():
+        raise BadInput(f"--output-dir '{folder}' is a file, not a folder.",
+                       hint="Name a folder (it is created when missing).")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise write_problem(exc, folder, folder=folder) from exc
+    if not os.access(folder, os.W_OK):
+        raise BadInput(f"The folder '{folder}' cannot be written.",
+                       hint="Pick another --output-dir, or make it writable.")
+    used: set[str] = set()
+    out = []
+    for file in files:
+        stem = Path(file).stem
+        name, n = f"{stem}.{fmt}", 2
+        while name.casefold() in used:  # case-insensitive: the same file on macOS and Windows
+            name, n = f"{stem}-{n}.{fmt}", n + 1
+        used.add(name.casefold())
+        out.append(folder / name)
+    return out

@@ -61,10 +61,11 @@ def crash_message(exitcode: int | None) -> str:
 
 
 def train_in_child(config: FinetuneConfig, cancel: CancelToken, *, home: AppHome | None = None,
-                   registry=None, resume: bool = False) -> Iterator[Event]:
-    """``train(config, cancel, home=..., resume=...)`` run in a "spawn" child process; yields its
-    events and ends with Done(RunResult). ``registry`` only tells the home and whether to scan the
-    Hugging Face cache: the child builds its own registry."""
+                   registry=None, resume: bool = False, overwrite: bool = False
+                   ) -> Iterator[Event]:
+    """``train(config, cancel, home=..., resume=..., overwrite=...)`` run in a "spawn" child
+    process; yields its events and ends with Done(RunResult). ``registry`` only tells the home
+    and whether to scan the Hugging Face cache: the child builds its own registry."""
     import multiprocessing
 
     if home is None:
@@ -75,7 +76,8 @@ def train_in_child(config: FinetuneConfig, cancel: CancelToken, *, home: AppHome
     receiver, sender = ctx.Pipe(duplex=False)
     stop = ctx.Event()
     proc = ctx.Process(target=_child_main, name=f"finetune {name}", daemon=False,
-                       args=(config, str(home.root), resume, scan_hf_cache, sender, stop))
+                       args=(config, str(home.root), resume, overwrite, scan_hf_cache, sender,
+                             stop))
     proc.start()
     sender.close()  # the child holds the only writing end: EOF on the pipe means it has ended
     finished = False
@@ -206,8 +208,8 @@ def _watch_parent(token: _EventToken) -> None:
         time.sleep(1.0)
 
 
-def _child_main(config: FinetuneConfig, root: str, resume: bool, scan_hf_cache: bool,
-                sender, stop) -> None:
+def _child_main(config: FinetuneConfig, root: str, resume: bool, overwrite: bool,
+                scan_hf_cache: bool, sender, stop) -> None:
     """Entry point of the child: run ``train`` and send its events to the parent."""
     import threading
     import traceback
@@ -222,7 +224,8 @@ def _child_main(config: FinetuneConfig, root: str, resume: bool, scan_hf_cache: 
     home = AppHome(Path(root))
     try:
         registry = Registry(home, scan_hf_cache=scan_hf_cache)
-        for ev in train(config, token, home=home, registry=registry, resume=resume):
+        for ev in train(config, token, home=home, registry=registry, resume=resume,
+                        overwrite=overwrite):
             sender.send(("done", ev) if isinstance(ev, Done) else ("event", ev))
     except BaseException as exc:  # reported to the parent, typed
         if isinstance(exc, WorkbenchError):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import errno
+import shutil
 from pathlib import Path
 
 from core.errors import BadInput, OutOfMemory, WorkbenchError
@@ -30,9 +31,22 @@ def _translate(exc: BaseException, run_dir: Path) -> BaseException:
     if isinstance(exc, WorkbenchError):
         return exc
     if _is_disk_full(exc):
-        return BadInput(f"The disk is full: the run could not write its files ({exc}).",
-                        hint=f"Free some disk space, then resume the run (its checkpoints are in "
-                             f"{run_dir / 'checkpoints'}).")
+        from core.finetune.runs import last_checkpoint
+        from core.paths import human_bytes
+
+        try:
+            free = f" ({human_bytes(shutil.disk_usage(run_dir).free)} free)"
+        except OSError:
+            free = ""
+        ckpt = last_checkpoint(run_dir)
+        if ckpt:
+            hint = (f"Free some disk space, then resume the run: it continues from "
+                    f"{Path(ckpt).name} (in {Path(ckpt).parent}).")
+        else:
+            hint = ("No complete checkpoint was saved, so there is nothing to resume: free some "
+                    "disk space, then start the run again (overwrite it, or pick another name).")
+        return BadInput(f"The disk is full{free}: the run could not write its files in "
+                        f"'{run_dir}'; nothing half-written was kept.", hint=hint)
     if _is_oom(exc):
         return OutOfMemory("Training ran out of memory.",
                            hint="Lower the batch size or max length (raise gradient accumulation "

@@ -13,7 +13,7 @@ from core.finetune.failures import _translate
 from core.finetune.runs import RUN_FILE, _read_run, runs_dir
 from core.models.adapters import ADAPTER_CONFIG
 from core.models.loading import load_trained
-from core.paths import AppHome
+from core.paths import AppHome, atomic_write_json, fsync_tree
 
 
 def _model_folder(path: str | Path, home: AppHome) -> Path:
@@ -67,7 +67,8 @@ def merge_adapter(path: str | Path, output_name: str | None = None,
                                                                "metrics", "run")},
                     "name": name, "task": task, "format": Format.HF.value, "method": "lora-merged",
                     "note": f"merged from {meta.get('name', src.name)}", "created": time.time()}
-        (partial / META_FILE).write_text(json.dumps(new_meta, indent=2), encoding="utf-8")
+        atomic_write_json(partial / META_FILE, new_meta)
+        fsync_tree(partial)  # every file on disk before the folder is listed
         os.replace(partial, target)
     except BaseException as exc:
         shutil.rmtree(partial, ignore_errors=True)

@@ -13,7 +13,7 @@ from core.errors import BadInput
 from core.finetune.config import FinetuneConfig
 from core.finetune.runs import RUN_FILE, _RunFile, _write_json
 from core.models.adapters import ADAPTER_CONFIG
-from core.paths import AppHome
+from core.paths import AppHome, atomic_write_json, fsync_tree
 
 
 def publish(config: FinetuneConfig, model, tokenizer, entry, base_folder: Path,
@@ -57,7 +57,8 @@ def publish(config: FinetuneConfig, model, tokenizer, entry, base_folder: Path,
         _write_json(partial / RUN_FILE, {**run.data, "status": "done", "finished": time.time(),
                                          "metrics": metrics, "model_path": str(target),
                                          "warnings": list(warnings)})
-        (partial / META_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")  # last
+        atomic_write_json(partial / META_FILE, meta)  # last
+        fsync_tree(partial)  # every file on disk before the folder is published
         os.replace(partial, target)  # atomic: the registry sees all of it or nothing
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
@@ -69,5 +70,5 @@ def _point_adapter_at(folder: Path, base_folder: Path) -> None:
     cfg_path = folder / ADAPTER_CONFIG
     cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
     cfg["base_model_name_or_path"] = str(base_folder.resolve())
-    cfg_path.write_text(json.dumps(cfg, indent=2), encoding="utf-8")
+    atomic_write_json(cfg_path, cfg)
 

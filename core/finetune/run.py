@@ -6,6 +6,11 @@ model, ``trainer.train()``, evaluation, publishing) while the generator relays i
 Progress, Log, TrainProgress and LossPoint, then Done(RunResult). Cancelling stops the Trainer at
 the end of the current step and saves a checkpoint, so ``train(..., resume=True)`` continues from
 it. Closing the generator does the same and waits for the worker to end.
+
+A run holds a lock on its name for its whole life, so a second process starting a run of the same
+name is refused before it touches anything; a new run never deletes the checkpoints of a stopped
+one unless asked (``overwrite=True``); a run checks the disk can hold its checkpoints before it
+trains; and a failure (a full disk, a kill) never leaves a half-written checkpoint to resume from.
 """
 from __future__ import annotations
 
@@ -14,10 +19,11 @@ import re
 import shutil
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 from core.cancel import CancelToken
-from core.errors import Cancelled, WorkbenchError
+from core.errors import BadInput, Cancelled, WorkbenchError
 from core.events import Done, Event, Log, Progress
 from core.finetune.config import FinetuneConfig, check_output_name
 from core.finetune.data import _names, _parse, _Parsed
@@ -37,32 +43,51 @@ from core.finetune.runs import (
     _check_name_free,
     _data_records,
     _RunFile,
+    adopt_unmarked_checkpoints,
+    drop_incomplete_checkpoints,
     last_checkpoint,
     resume_state,
+    run_lock_file,
     runs_dir,
 )
+from core.finetune.safety import check_space, checkpoint_marks
 from core.finetune.trainer import _make_trainer, _run_trainer, loss_warning
-from core.paths import AppHome
+from core.paths import AppHome, Busy, file_lock
 from core.relay import relay
 
 
 def train(config: FinetuneConfig, cancel: CancelToken, *, home: AppHome | None = None,
-          registry=None, resume: bool = False) -> Iterator[Event]:
+          registry=None, resume: bool = False, overwrite: bool = False) -> Iterator[Event]:
     """Fine-tune ``config.base`` on ``config.data``; yields Progress, Log, TrainProgress and
     LossPoint events, then Done(RunResult). ``resume=True`` continues the run of that name from
-    its last checkpoint with the configuration saved in its run.json."""
-    from core.models.registry import Registry
-
+    its last complete checkpoint with the configuration saved in its run.json. A stopped run of
+    that name with checkpoints is refused unless ``overwrite=True`` (which deletes it)."""
     if home is None:
         home = registry.home if registry is not None else AppHome.default()
     home = home.ensure()
     name = check_output_name(config.output)
+    with ExitStack() as held:
+        try:
+            held.enter_context(file_lock(run_lock_file(home, name), wait=False))
+        except Busy:
+            raise BadInput(f"A run called '{name}' is training right now in another window or "
+                           "process.", hint="Choose another output name, or wait for it to "
+                                            "finish.") from None
+        return (yield from _train_locked(config, cancel, home, registry, resume, overwrite, name))
+
+
+def _train_locked(config: FinetuneConfig, cancel: CancelToken, home: AppHome, registry,
+                  resume: bool, overwrite: bool, name: str) -> Iterator[Event]:
+    from core.models.registry import Registry
+
     run_dir = runs_dir(home) / name
     resume_from: str | None = None
     if resume:
         config, prev, resume_from = resume_state(home, name, config.device)
+        adopt_unmarked_checkpoints(run_dir)  # a run saved before checkpoints were marked
+        drop_incomplete_checkpoints(run_dir)  # a save a kill or a full disk cut short
     else:
-        prev = _check_name_free(home, name, resume=False)
+        prev = _check_name_free(home, name, resume=False, overwrite=overwrite)
         config.validate()
     parsed = _parse(config)  # cheap checks before any heavy import
 
@@ -88,6 +113,7 @@ def train(config: FinetuneConfig, cancel: CancelToken, *, home: AppHome | None =
             lambda emit: _job(config, parsed, stop, emit, home, registry, run, resume_from),
             stop, name=f"finetune {name}")
     except BaseException as exc:
+        drop_incomplete_checkpoints(run_dir)  # never resumed from, and it frees their space
         err = _translate(exc, run_dir)
         try:
             if isinstance(exc, (Cancelled, GeneratorExit)):
@@ -145,6 +171,7 @@ def _job(config: FinetuneConfig, parsed: _Parsed, cancel: CancelToken, emit, hom
             emit(ev)
     cancel.raise_if_cancelled()
     run.save(base_path=str(folder), base_id=entry.id)
+    check_space(config, folder, run.path.parent)  # before any heavy work: checkpoints must fit
 
     emit(Progress("Loading the tokenizer", 1, stages, entry.name))
     from transformers import set_seed
@@ -182,6 +209,7 @@ def _job(config: FinetuneConfig, parsed: _Parsed, cancel: CancelToken, emit, hom
 
     trainer = _make_trainer(config, model, tokenizer, train_ds, eval_ds, parsed.labels,
                             device.kind, run, cancel, emit)
+    trainer.add_callback(checkpoint_marks())
     emit(Progress("Training", 4, stages, f"{len(train_ds)} examples on {device.label}"))
     outcome = _run_trainer(trainer, config, eval_ds, resume_from, cancel)
     if outcome["stopped"]:

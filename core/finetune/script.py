@@ -9,7 +9,7 @@ from pathlib import Path
 from core.errors import BadInput, WorkbenchError
 from core.finetune.config import FinetuneConfig
 from core.finetune.script_template import ACCELERATE_CONFIG, LAUNCH_SH, TRAIN_PY
-from core.paths import AppHome
+from core.paths import AppHome, atomic_write
 
 
 def export_script(config: FinetuneConfig, folder: str | Path, *, home: AppHome | None = None
@@ -39,10 +39,10 @@ def export_script(config: FinetuneConfig, folder: str | Path, *, home: AppHome |
     settings["base"] = base
     train_py = folder / "train.py"
     literal = pprint.pformat(settings, indent=4, width=96, sort_dicts=False)  # a Python literal
-    train_py.write_text(TRAIN_PY.replace("__CONFIG__", literal), encoding="utf-8")
+    atomic_write(train_py, TRAIN_PY.replace("__CONFIG__", literal))
     accel = folder / "accelerate_config.yaml"
-    accel.write_text(ACCELERATE_CONFIG, encoding="utf-8")
+    atomic_write(accel, ACCELERATE_CONFIG)
     launch = folder / "launch.sh"
-    launch.write_text(LAUNCH_SH, encoding="utf-8")
+    atomic_write(launch, LAUNCH_SH)
     launch.chmod(0o755)
     return [train_py, accel, launch]

@@ -2,7 +2,6 @@
 seconds); the converted folder then loads in well under a second."""
 from __future__ import annotations
 
-import json
 import shutil
 import time
 from collections.abc import Generator, Iterator
@@ -15,6 +14,7 @@ from core.events import Done, Event, Progress
 from core.models.gguf_info import gguf_file
 from core.models.loading import out_of_memory
 from core.models.registry import META_FILE, Format, ModelEntry, Registry, Task
+from core.paths import atomic_write_json, fsync_tree
 
 STAGES = ("Reading the tokenizer", "Dequantizing the weights", "Rebuilding the model",
           "Saving safetensors")
@@ -74,11 +74,12 @@ def convert_gguf(registry: Registry, entry: ModelEntry, cancel: CancelToken) -> 
         partial.mkdir(parents=True)
         plain.save_pretrained(partial, safe_serialization=True)
         tokenizer.save_pretrained(partial)
-        (partial / META_FILE).write_text(json.dumps({
+        atomic_write_json(partial / META_FILE, {
             "name": entry.name, "task": Task.TEXT_GENERATION.value, "format": Format.HF.value,
             "converted_from": str(src), "source_size": src.stat().st_size,
             "seconds": round(time.perf_counter() - started, 1),
-        }, indent=2), encoding="utf-8")
+        })
+        fsync_tree(partial)  # every file on disk before the folder is listed
         shutil.rmtree(target, ignore_errors=True)
         partial.rename(target)
     except BaseException:

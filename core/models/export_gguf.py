@@ -7,7 +7,6 @@ GGUF text-generation model, removable like any model the app made) or not at all
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import time
@@ -22,6 +21,7 @@ from core.models.detect import read_json, slug
 from core.models.entry import META_FILE, Format, ModelEntry, Task
 from core.models.gguf_info import gguf_info
 from core.models.gguf_llama import OUT_TYPES, check_llama
+from core.paths import atomic_write_json, fsync_tree
 
 STAGES = ("Checking the model", "Loading the model", "Writing the GGUF tensors", "Registering")
 
@@ -96,7 +96,8 @@ def export_gguf(registry, model_id_or_folder: str, out_type: str = "f16", name: 
                 "file": file.name, "exported_from": entry.id, "source_path": str(folder),
                 "quantisation": info.quantisation, "context_length": info.context_length,
                 "note": f"{info.note}; exported from {entry.name}", "created": time.time()}
-        (partial / META_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")  # last
+        atomic_write_json(partial / META_FILE, meta)  # last
+        fsync_tree(partial)  # every file on disk before the folder is listed
         if target.exists():
             raise BadInput(f"A model called '{key}' already exists.",
                            hint="Pick another name, or delete that model first.")

@@ -6,6 +6,7 @@ on the client's next chunk once the job is cancelled, so a cancelled download st
 """
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -26,8 +27,9 @@ PROGRESS_EVERY_S = 0.1
 
 
 def _unreachable(hub_id: str) -> HubUnreachable:
-    return HubUnreachable(f"Cannot reach the Hugging Face Hub to download '{hub_id}'.",
-                          hint=OFFLINE_HINT)
+    return HubUnreachable(f"Cannot reach the Hugging Face Hub to download '{hub_id}': this "
+                          "computer is offline (or the Hub is down), and the model is not in the "
+                          "local cache.", hint=OFFLINE_HINT)
 
 
 def snapshot_download(hub_id: str, **kwargs) -> str:
@@ -87,14 +89,18 @@ def _hub_error(hub_id: str, error: BaseException) -> BaseException:
     return error
 
 
+_NO_OWNER = re.compile(r"^[A-Za-z0-9][\w.-]*$")  # the Hub's oldest repos: gpt2, bert-base-uncased
+
+
 def download(registry: Registry, hub_id: str, cancel: CancelToken,
              *, endpoint: str | None = None) -> Iterator[Event]:
     """Download a model repository into the HF cache; Done(result=the registry entry).
 
     Cancelled once ``cancel`` is set; closing the generator also stops the download. Either way
     the download thread has ended when this generator has."""
-    if not HUB_ID.match(hub_id):
-        raise BadInput(f"'{hub_id}' is not a Hub id.", hint="Hub ids look like 'owner/name'.")
+    if not (HUB_ID.match(hub_id) or _NO_OWNER.match(hub_id)):  # 'gpt2' is a Hub id too
+        raise BadInput(f"'{hub_id}' is not a Hub id.",
+                       hint="Hub ids look like 'owner/name' (or 'name' for a few old models).")
 
     def work(emit: Emit) -> str:
         bar = _progress_bar_class(hub_id, cancel, emit)

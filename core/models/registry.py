@@ -229,7 +229,7 @@ class Registry:
             p = gguf_file(p)  # a folder holding a .gguf: the entry names the file, as for any GGUF
             detected = p.stem
             extra["note"] = gguf_info(p).note
-        with self._lock:
+        with self._lock, self._user_list_lock():
             items = self._read_user_list()
             for item in items:
                 if Path(item["path"]) == p:
@@ -272,6 +272,12 @@ class Registry:
         raise BadInput(f"'{entry.name}' is part of the app ({SOURCE_LABELS[entry.source]}) "
                        "and cannot be removed.")
 
+    def _user_list_lock(self):
+        """One process at a time reads, changes and writes the user list (`models add` x 6)."""
+        from core.paths import file_lock
+
+        return file_lock(self.home.root / ".user_models.lock")
+
     def _forget(self, model_id: str) -> None:
-        with self._lock:
+        with self._lock, self._user_list_lock():
             self._write_user_list([i for i in self._read_user_list() if i["id"] != model_id])

@@ -50,9 +50,9 @@ def export(t: Transcript, fmt: str) -> str:
 
 def write_export(t: Transcript, fmt: str, path: str | Path) -> Path:
     """Write the transcript as ``fmt`` to ``path`` (UTF-8); returns the path."""
-    path = Path(path)
-    path.write_text(export(t, fmt), encoding="utf-8")
-    return path
+    from core.paths import atomic_write
+
+    return atomic_write(path, export(t, fmt))  # a crash or a full disk never leaves half a file
 
 
 def export_path(t: Transcript, fmt: str, folder: str | Path) -> Path:
