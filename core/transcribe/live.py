@@ -205,7 +205,9 @@ def live(transcriber, options: TranscribeOptions, stop: CancelToken, cancel: Can
     tentative_at = 0  # buffer length at the last tentative transcription
     started = time.monotonic()
 
-    def transcribe(a: int, b: int) -> list[Segment]:
+    def transcribe(a: int, b: int, quick: bool = False) -> list[Segment]:
+        """The clip's segments, times in the recording; ``quick``: greedy, no word timings (for
+        the tentative text, replaced soon anyway)."""
         nonlocal language, busy
         clip = buffer[a:b]
         if len(clip) < FRAME:
@@ -215,6 +217,8 @@ def live(transcriber, options: TranscribeOptions, stop: CancelToken, cancel: Can
         heard_so_far = " ".join(s.text for s in segments)[-settings.context_chars:]
         o = options if options.initial_prompt or not heard_so_far else \
             replace(options, initial_prompt=heard_so_far)  # carries the context across cuts
+        if quick:
+            o = replace(o, beam_size=1, word_timestamps=False)
         for ev in transcriber.transcribe("live", o, cancel, audio=clip):
             if isinstance(ev, Done):
                 result = ev.result
@@ -250,7 +254,7 @@ def live(transcriber, options: TranscribeOptions, stop: CancelToken, cancel: Can
                 and len(buffer) - max(tentative_at, vad.start)
                 >= settings.tentative_every * SAMPLE_RATE):
             tentative_at = len(buffer)
-            text = " ".join(s.text for s in transcribe(vad.start, len(buffer)))
+            text = " ".join(s.text for s in transcribe(vad.start, len(buffer), quick=True))
             yield Tentative(vad.start / SAMPLE_RATE, len(buffer) / SAMPLE_RATE, text)
 
     try:

@@ -130,6 +130,8 @@ class LiveControls(QWidget):
         self.button.setText(STOP)
         self.level.show()
         panel._show_row(item)
+        if panel.shown is item:
+            panel._show_transcript(item)  # "Live" in the title, not "Loading model"
 
     def _on_failed(self, exc: BaseException) -> None:
         self.panel._on_failed(self.item, exc)
