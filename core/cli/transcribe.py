@@ -12,8 +12,10 @@ from core.transcribe import (
     DEFAULT_FORMAT,
     DEFAULT_OPENAI_MODEL,
     ENGINES,
+    ENGLISH_MODELS,
     FORMATS,
     TASKS,
+    SubtitleOptions,
     TranscribeOptions,
 )
 
@@ -24,15 +26,28 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     tr.add_argument("files", nargs="+", metavar="FILE", help="audio or video files")
     tr.add_argument("--engine", default=d.engine, choices=ENGINES)
     tr.add_argument("--model", help="faster-whisper: registry id, CTranslate2 folder or Hub id "
-                                    f"(default: the bundled {DEFAULT_FASTER_MODEL}); "
+                                    f"(default: the bundled {DEFAULT_FASTER_MODEL}, or "
+                                    f"{ENGLISH_MODELS['faster-whisper']} with --language en); "
                                     "openai-whisper: a name or a .pt file (default: "
-                                    f"{DEFAULT_OPENAI_MODEL})")
+                                    f"{DEFAULT_OPENAI_MODEL}, or {ENGLISH_MODELS['openai-whisper']}"
+                                    " with --language en)")
     tr.add_argument("--language", help="language code, e.g. en (default: detect)")
     tr.add_argument("--task", default=d.task, choices=TASKS)
     tr.add_argument("--beam-size", type=int, default=d.beam_size)
     tr.add_argument("--word-timestamps", action="store_true", help="timestamps for every word")
     tr.add_argument("--vad", action="store_true", help="skip silence (voice activity detection)")
     tr.add_argument("--initial-prompt", help="text that sets the style or spells names")
+    tr.add_argument("--hotwords", help="custom vocabulary: names and terms to favour "
+                                       "(faster-whisper)")
+    sd = SubtitleOptions()
+    tr.add_argument("--max-chars", type=int, default=sd.max_chars, metavar="N",
+                    help="subtitles (srt, vtt): characters per line")
+    tr.add_argument("--max-lines", type=int, default=sd.max_lines, metavar="N",
+                    help="subtitles: lines per cue")
+    tr.add_argument("--max-cue-seconds", type=float, default=sd.max_duration, metavar="S",
+                    help="subtitles: longest cue")
+    tr.add_argument("--no-punctuation-split", dest="split_on_punctuation", action="store_false",
+                    help="subtitles: do not start a new cue after a sentence ends")
     tr.add_argument("--format", default=DEFAULT_FORMAT, choices=list(FORMATS))
     tr.add_argument("--output-dir", metavar="D",
                     help="write <stem>.<format> files there, <stem>-2.<format> for a second file "
@@ -52,7 +67,10 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     options = TranscribeOptions(
         engine=args.engine, model=args.model, language=args.language, task=args.task,
         beam_size=args.beam_size, word_timestamps=args.word_timestamps, vad_filter=args.vad,
-        initial_prompt=args.initial_prompt, device=args.device).validate()
+        initial_prompt=args.initial_prompt, hotwords=args.hotwords,
+        device=args.device).validate()
+    subtitles = SubtitleOptions(args.max_chars, args.max_lines, args.max_cue_seconds,
+                                args.split_on_punctuation).validate()
     targets = output_paths(args.files, args.format, args.output_dir) if args.output_dir else []
     registry = Registry()
     transcriber = None
@@ -62,7 +80,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             try:
                 if transcriber is None or not transcriber.alive:  # loaded once, kept
                     transcriber = drive(lambda c: open_transcriber(
-                        registry, options.model, options.device, c, options.engine), err)
+                        registry, options.model_id, options.device, c, options.engine), err)
                 # Done's summary, printed by drive, is the "<file>: ... RTF ..." line
                 transcript = drive(
                     lambda c, f=file, t=transcriber: t.transcribe(f, options, c), err)
@@ -73,9 +91,10 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 failed += 1
                 continue
             if args.output_dir:
-                print(write_export(transcript, args.format, targets[i]), file=out, flush=True)
+                print(write_export(transcript, args.format, targets[i], subtitles), file=out,
+                      flush=True)
             else:
-                out.write(export(transcript, args.format))
+                out.write(export(transcript, args.format, subtitles))
                 out.flush()
     finally:
         if transcriber is not None:

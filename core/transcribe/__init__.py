@@ -21,23 +21,29 @@ from core.transcribe.record import (
     stop_playback,
 )
 from core.transcribe.service import Transcriber, open_transcriber, transcribe_file
+from core.transcribe.subtitles import Cue, SubtitleOptions, cues
 from core.transcribe.types import (
     DEFAULT_FASTER_MODEL,
     DEFAULT_MODELS,
     DEFAULT_OPENAI_MODEL,
     ENGINES,
+    ENGLISH_MODELS,
     MAX_BEAM_SIZE,
     TASKS,
     Segment,
     TranscribeOptions,
     Transcript,
     Word,
+    default_model,
+    english_only,
 )
 
 __all__ = [
     'AUDIO_SUFFIXES', 'DEFAULT_FASTER_MODEL', 'DEFAULT_FORMAT', 'DEFAULT_MODELS',
-    'DEFAULT_OPENAI_MODEL', 'ENGINES', 'FORMATS', 'Level', 'MAX_BEAM_SIZE', 'Recording',
-    'Segment', 'TASKS', 'TranscribeOptions', 'Transcriber', 'Transcript', 'Word',
-    'check_input_device', 'decode', 'export', 'export_path', 'open_transcriber', 'play', 'record',
-    'stop_playback', 'to_txt', 'transcribe_file', 'write_export',
+    'DEFAULT_OPENAI_MODEL', 'ENGINES', 'ENGLISH_MODELS', 'FORMATS', 'Level', 'MAX_BEAM_SIZE',
+    'Cue', 'Recording', 'Segment', 'SubtitleOptions', 'TASKS', 'TranscribeOptions', 'Transcriber',
+    'Transcript', 'Word', 'cues',
+    'check_input_device', 'decode', 'default_model', 'english_only', 'export', 'export_path',
+    'open_transcriber', 'play', 'record', 'stop_playback', 'to_txt', 'transcribe_file',
+    'write_export',
 ]

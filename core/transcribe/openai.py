@@ -27,6 +27,7 @@ class OpenAIWhisperBackend:
         self.model_ref = model_ref
         self.device = device
         self._jobs = 0
+        self.multilingual = True  # False for an English-only model (told by the child)
 
     @property
     def alive(self) -> bool:
@@ -58,6 +59,7 @@ class OpenAIWhisperBackend:
                 if msg[0] == "download":
                     yield Progress("Downloading", msg[1], msg[2], name)
                 elif msg[0] == "ready":
+                    backend.multilingual = msg[1] is not False
                     break
                 elif msg[0] == "error":
                     backend._raise(msg)

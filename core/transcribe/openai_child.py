@@ -1,7 +1,7 @@
 """The openai-whisper child process: the code that runs inside the "spawn" child (which imports
 this module by name), and the error mapping that sends typed errors back to the parent.
 
-Replies, all plain tuples: ("download", done, total), ("ready", None),
+Replies, all plain tuples: ("download", done, total), ("ready", multilingual),
 ("progress", job, frames, total_frames, segments), ("result", job, {"language", "segments"}),
 ("error", job, error class name in core.errors, message, hint).
 """
@@ -97,7 +97,7 @@ def child_main(requests, replies, model_ref: str, device: str) -> None:
     except BaseException as exc:
         replies.put(("error", None, *child_error(exc, "loading", model_ref)))
         return
-    replies.put(("ready", None))
+    replies.put(("ready", bool(getattr(model, "is_multilingual", True))))
     transcribe_module = importlib.import_module("whisper.transcribe")
     while True:
         job = requests.get()

@@ -30,6 +30,7 @@ from core.transcribe.types import (
     Segment,
     TranscribeOptions,
     Transcript,
+    check_language,
     model_key,
 )
 
@@ -54,7 +55,7 @@ def resolve_model(engine: str, model: str | None, registry=None,
     (faster-whisper), then Done(result=ResolvedModel). Typed errors for a model of the wrong
     kind."""
     cancel = cancel or CancelToken()
-    model = model or DEFAULT_MODELS[engine]
+    model = model or DEFAULT_MODELS[engine]  # callers pass TranscribeOptions.model_id
     if engine == "faster-whisper":
         yield from _resolve_faster(model, registry, cancel)
     else:
@@ -81,6 +82,7 @@ def _resolve_faster(model: str, registry, cancel: CancelToken) -> Iterator[Event
     if entry.format is Format.WHISPER_PT:
         raise BadInput(f"'{entry.name}' is an openai-whisper checkpoint.",
                        hint="Choose the openai-whisper engine for it.")
+    entry = yield from _result(registry.assemble(entry, cancel))  # a model split across packs
     ready = yield from prepared(registry, entry, cancel)
     if ready.format is not Format.CT2:
         raise BadInput(f"'{entry.name}' is not a CTranslate2 model, which faster-whisper needs.",
@@ -148,6 +150,12 @@ class Transcriber:
         """True when ``options`` can run on this loaded model (same engine, model and device)."""
         return self.alive and options.model_key == self.key
 
+    def check(self, options: TranscribeOptions) -> None:
+        """BadInput when an English-only model is asked to translate or hear another language
+        (told by the loaded model, whatever its name)."""
+        check_language(self.name, getattr(self.backend, "multilingual", True), options.language,
+                       options.task)
+
     @property
     def busy(self) -> bool:
         return self._lock.locked()
@@ -181,6 +189,7 @@ class Transcriber:
         if options.model_key != self.key:
             raise BadInput(f"'{self.name}' is loaded for {' / '.join(self.key)}; these options "
                            f"need {' / '.join(options.model_key)}.", hint="Load that model.")
+        self.check(options)
         if audio is None:
             started = time.perf_counter()
             audio = decode(path)
@@ -197,14 +206,18 @@ class Transcriber:
             yield Progress("Transcribing", 0.0, duration, name)
             started = time.perf_counter()
             segments: list[Segment] = []
-            language = options.language
+            language, probability = options.language, None
             done = 0.0
             for ev in backend.transcribe(audio, options, cancel):
                 if isinstance(ev, Segment):
                     segments.append(ev)
                     yield ev
                 elif isinstance(ev, Done):
-                    language = ev.result or language
+                    found, probability = (ev.result if isinstance(ev.result, tuple)
+                                          else (ev.result, None))
+                    language = found or language
+                    if options.language:  # given, not detected
+                        probability = None
                 elif isinstance(ev, Progress):
                     done = ev.done
                     yield Progress(ev.stage, ev.done, ev.total, name)
@@ -216,7 +229,7 @@ class Transcriber:
         if done < duration:
             yield Progress("Transcribing", duration, duration, name)
         transcript = Transcript(str(path), duration, segments, language, seconds, self.engine,
-                                self.name)
+                                self.name, probability)
         yield Done(result=transcript,
                    summary=f"{name}: {duration:.1f} s audio in {seconds:.1f} s, "
                            f"RTF {transcript.rtf:.3f}")
@@ -273,7 +286,7 @@ def transcribe_file(path: str | Path, options: TranscribeOptions, cancel: Cancel
     cancel.raise_if_cancelled()
     own = transcriber is None
     if own:
-        transcriber = yield from _result(open_transcriber(registry, options.model,
+        transcriber = yield from _result(open_transcriber(registry, options.model_id,
                                                           options.device, cancel, options.engine))
     try:
         yield from transcriber.transcribe(path, options, cancel, audio=audio,

@@ -128,8 +128,9 @@ def test_a_cancelled_job_releases_the_model():
 def test_serves_only_the_model_it_loaded():
     transcriber = make(device="auto")
     assert transcriber.serves(TranscribeOptions(beam_size=1, language="fr", task="translate"))
-    assert transcriber.serves(TranscribeOptions(model="whisper-tiny.en"))  # the default, named
-    for other in (TranscribeOptions(model="whisper-base"), TranscribeOptions(device="cpu"),
+    assert transcriber.serves(TranscribeOptions(model="whisper-base"))  # the default, named
+    for other in (TranscribeOptions(model="whisper-tiny.en"), TranscribeOptions(device="cpu"),
+                  TranscribeOptions(language="en"),  # English: the English-only default
                   TranscribeOptions(engine="openai-whisper")):
         assert not transcriber.serves(other)
         with pytest.raises(BadInput):

@@ -25,11 +25,11 @@ def decode_job(path: str) -> Factory:
     return run
 
 
-def export_job(transcript: Transcript, fmt: str, path: str) -> Factory:
+def export_job(transcript: Transcript, fmt: str, path: str, subtitles=None) -> Factory:
     def run(cancel):
         from core.transcribe import write_export
 
-        yield Done(result=write_export(transcript, fmt, path))
+        yield Done(result=write_export(transcript, fmt, path, subtitles))
 
     return run
 

@@ -1,5 +1,6 @@
-"""The options box: engine, model, language, task, beam size, word timestamps, VAD and prompt;
-saved in the settings and turned into TranscribeOptions (whose defaults it shows)."""
+"""The options box: engine, model, language, task, beam size, word timestamps, VAD, prompt and
+custom vocabulary; saved in the settings and turned into TranscribeOptions (whose defaults it
+shows). Translate is disabled, with a tooltip, for English-only models."""
 from __future__ import annotations
 
 from PySide6.QtWidgets import (
@@ -14,7 +15,13 @@ from PySide6.QtWidgets import (
 )
 
 from core.models.registry import Format, ModelEntry, Task
-from core.transcribe import DEFAULT_FASTER_MODEL, MAX_BEAM_SIZE, TranscribeOptions
+from core.transcribe import (
+    DEFAULT_MODELS,
+    ENGLISH_MODELS,
+    MAX_BEAM_SIZE,
+    TranscribeOptions,
+    english_only,
+)
 
 ENGINE_LABELS = {"faster-whisper": "faster-whisper (CTranslate2)",
                  "openai-whisper": "openai-whisper"}
@@ -27,6 +34,8 @@ LANGUAGES = [("Detect", None), ("English", "en"), ("French", "fr"), ("German", "
 OPENAI_NAMES = ("tiny.en", "base.en", "small.en", "medium.en", "tiny", "base", "small", "medium",
                 "large-v3", "turbo")
 DOWNLOAD = "  (download)"
+AUTO = "Automatic"  # the model combo's first item: TranscribeOptions picks by language and task
+NO_TRANSLATE = "English-only models cannot translate: pick a multilingual model (e.g. Whisper base)."
 
 
 def _flag(value) -> bool:
@@ -54,6 +63,8 @@ class OptionsBox(QGroupBox):
         self.words = QCheckBox("Word timestamps")
         self.vad = QCheckBox("Skip silence (VAD)")
         self.prompt = QLineEdit(placeholderText="Initial prompt: names, spellings, style…")
+        self.hotwords = QLineEdit(placeholderText="Custom vocabulary: names and terms to favour "
+                                                  "(faster-whisper)")
         form = QFormLayout(self)
         row1 = QHBoxLayout()
         row1.addWidget(self.engine)
@@ -70,8 +81,12 @@ class OptionsBox(QGroupBox):
         row2.addWidget(self.vad)
         row2.addStretch(1)
         form.addRow("Language", row2)
-        form.addRow("Prompt", self.prompt)
+        row3 = QHBoxLayout()
+        row3.addWidget(self.prompt, 1)
+        row3.addWidget(self.hotwords, 1)
+        form.addRow("Prompt", row3)
         self.engine.currentIndexChanged.connect(self.fill_models)
+        self.model.currentIndexChanged.connect(self._update_task)
         self.restore()
         self.fill_models()
 
@@ -83,6 +98,7 @@ class OptionsBox(QGroupBox):
         self.beam.setValue(int(s.get("transcribe/beam", d.beam_size) or d.beam_size))
         self.words.setChecked(_flag(s.get("transcribe/words", d.word_timestamps)))
         self.vad.setChecked(_flag(s.get("transcribe/vad", d.vad_filter)))
+        self.hotwords.setText(s.get("transcribe/hotwords", "") or "")
 
     def save(self) -> None:
         s = self.settings
@@ -92,6 +108,7 @@ class OptionsBox(QGroupBox):
         s.set("transcribe/beam", self.beam.value())
         s.set("transcribe/words", "true" if self.words.isChecked() else "false")
         s.set("transcribe/vad", "true" if self.vad.isChecked() else "false")
+        s.set("transcribe/hotwords", self.hotwords.text().strip())
 
     def set_models(self, entries: list[ModelEntry]) -> None:
         self.model_entries = [e for e in entries if e.task is Task.SPEECH_RECOGNITION]
@@ -102,11 +119,11 @@ class OptionsBox(QGroupBox):
         saved = self.settings.get("transcribe/model", "")
         self.model.blockSignals(True)
         self.model.clear()
+        self.model.addItem(f"{AUTO} ({DEFAULT_MODELS[engine]}; {ENGLISH_MODELS[engine]} for "
+                           "English)", "")
         if engine == "faster-whisper":
             self.model.setEditable(False)
             entries = [e for e in self.model_entries if e.format is Format.CT2]
-            if not entries:
-                self.model.addItem("Whisper tiny.en", DEFAULT_FASTER_MODEL)
             for e in entries:
                 self.model.addItem(e.name + ("" if e.load_path else DOWNLOAD), e.id)
         else:
@@ -119,16 +136,33 @@ class OptionsBox(QGroupBox):
         idx = self.model.findData(saved)
         self.model.setCurrentIndex(max(0, idx))
         self.model.blockSignals(False)
+        self._update_task()
 
-    def options(self, device: str) -> TranscribeOptions:
+    def current_model(self) -> str | None:
+        """The model picked (an id, name or path), None for automatic."""
         model = self.model.currentData()
         if self.model.isEditable():
             typed = self.model.currentText().replace(DOWNLOAD.strip(), "").strip()
             if typed and self.model.findText(self.model.currentText()) < 0:
                 model = typed
+        return model or None
+
+    def _update_task(self) -> None:
+        """Translate is offered for multilingual models only."""
+        model = self.current_model()
+        english = english_only(model) or english_only(self.model.currentText().replace(
+            DOWNLOAD, ""))
+        item = self.task.model().item(self.task.findData("translate"))
+        item.setEnabled(not english)
+        item.setToolTip(NO_TRANSLATE if english else "")
+        self.task.setToolTip(NO_TRANSLATE if english else "")
+        if english and self.task.currentData() == "translate":
+            self.task.setCurrentIndex(self.task.findData("transcribe"))
+
+    def options(self, device: str) -> TranscribeOptions:
         return TranscribeOptions(
-            engine=self.engine.currentData(), model=model or None,
+            engine=self.engine.currentData(), model=self.current_model(),
             language=self.language.currentData(), task=self.task.currentData(),
             beam_size=self.beam.value(), word_timestamps=self.words.isChecked(),
             vad_filter=self.vad.isChecked(), initial_prompt=self.prompt.text().strip() or None,
-            device=device)
+            hotwords=self.hotwords.text().strip() or None, device=device)

@@ -1,5 +1,6 @@
-"""The Transcribe page: lays out the queue, the options, the viewer and the record controls, and
-runs the queue one file at a time on the one model the page keeps loaded (see engine.py)."""
+"""The Transcribe page: lays out the queue, the options, the viewer, the record and live
+controls, and runs the queue one file at a time on the one model the page keeps loaded (see
+engine.py); live mode (live.py) takes a row of its own on the same model."""
 from __future__ import annotations
 
 from dataclasses import replace
@@ -23,6 +24,7 @@ from core.events import Done, Event, Progress
 from core.transcribe import AUDIO_SUFFIXES, Segment, TranscribeOptions, to_txt
 from gui.panels.transcribe.engine import file_job, transcriber_opener
 from gui.panels.transcribe.jobs import export_job, list_audio_job
+from gui.panels.transcribe.live import LiveControls
 from gui.panels.transcribe.options import OptionsBox
 from gui.panels.transcribe.playback import Player
 from gui.panels.transcribe.queue import QueueItem, QueueTable
@@ -37,7 +39,7 @@ class TranscribePanel(QWidget):
     exported = Signal(object)  # the Path an export was written to
 
     def __init__(self, ctx, stream_factory=None, parent: QWidget | None = None, *,
-                 opener=None):
+                 opener=None, live_stream_factory=None):
         super().__init__(parent)
         self.ctx = ctx
         self.opener = opener  # open_transcriber unless a test passes a fake
@@ -64,17 +66,20 @@ class TranscribePanel(QWidget):
         self.queue = QueueTable()
         self.open_button = QPushButton("Open files…")
         self.recorder = RecordControls(ctx, stream_factory)
+        self.live = LiveControls(self, live_stream_factory)
         self.cancel_button = QPushButton("Cancel selected")
         self.cancel_all_button = QPushButton("Cancel all")
         self.clear_button = QPushButton("Clear finished")
         qbar = QHBoxLayout()
         qbar.addWidget(self.open_button)
         qbar.addWidget(self.recorder)
+        qbar.addWidget(self.live)
         qbar.addStretch(1)
         for w in (self.cancel_button, self.cancel_all_button, self.clear_button):
             qbar.addWidget(w)
         self.options_box = OptionsBox(ctx.settings)
         self.viewer = TranscriptViewer()
+        self.viewer.subtitles.bind(ctx.settings)
 
         top = QWidget()
         tl = QVBoxLayout(top)
@@ -369,8 +374,9 @@ class TranscribePanel(QWidget):
                 if not path:
                     return None
         snapshot = replace(item.transcript, segments=list(item.transcript.segments))
+        subtitles = self.viewer.subtitles.options()  # the boxes keep it within its limits
         job = self.ctx.runner.start(f"Exporting {Path(path).name}",
-                                    export_job(snapshot, fmt, path), quiet=True)
+                                    export_job(snapshot, fmt, path, subtitles), quiet=True)
         job.event.connect(self._on_exported)
         job.failed.connect(self.ctx.notify.show_error)
         return job

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from core.transcribe import Segment, TranscribeOptions, Transcript
     from gui.jobs import Job
 
-QUEUE_COLUMNS = ("File", "Duration", "Status", "Progress", "RTF")
+QUEUE_COLUMNS = ("File", "Duration", "Status", "Progress", "RTF", "Language")
 FINISHED = ("Done", "Failed", "Cancelled")
 BAR_RANGE = 1000
 
@@ -28,6 +28,14 @@ def clock(t: float) -> str:
     m, s = divmod(max(t, 0.0), 60)
     h, m = divmod(int(m), 60)
     return f"{h}:{m:02d}:{s:05.2f}" if h else f"{m:02d}:{s:05.2f}"
+
+
+def language_text(transcript: Transcript | None) -> str:
+    """'es (98%)' for a detected language, 'es' for one that was given."""
+    if transcript is None or not transcript.language:
+        return ""
+    p = transcript.language_probability
+    return transcript.language + (f" ({p:.0%})" if p is not None else "")
 
 
 @dataclass
@@ -62,7 +70,7 @@ class QueueTable(QTableWidget):
         self.setEditTriggers(QAbstractItemView.NoEditTriggers)
         header = self.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.Stretch)
-        for c in (1, 3, 4):
+        for c in (1, 3, 4, 5):
             header.setSectionResizeMode(c, QHeaderView.ResizeToContents)
         header.setSectionResizeMode(2, QHeaderView.Interactive)
         self.setColumnWidth(2, 260)
@@ -73,7 +81,7 @@ class QueueTable(QTableWidget):
         name = QTableWidgetItem(item.name)
         name.setToolTip(item.path)
         self.setItem(row, 0, name)
-        for c in (1, 2, 4):
+        for c in (1, 2, 4, 5):
             self.setItem(row, c, QTableWidgetItem(""))
         bar = QProgressBar()
         bar.setRange(0, BAR_RANGE)
@@ -92,6 +100,7 @@ class QueueTable(QTableWidget):
         cell.setForeground(Qt.darkRed if item.status == "Failed" else Qt.black)
         rtf = item.transcript.rtf if item.transcript else None
         self.item(row, 4).setText(f"{rtf:.3f}" if rtf is not None else "")
+        self.item(row, 5).setText(language_text(item.transcript))
         if item.status == "Done":
             self.set_fraction(row, 1.0)
 

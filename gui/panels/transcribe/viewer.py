@@ -1,27 +1,77 @@
-"""The transcript viewer: the shown file's segments (live while it runs), a search that hides
-the others, editing a segment's text, and the copy / playback / export buttons."""
+"""The transcript viewer: the shown file's segments (live while it runs, with the tentative tail
+of live mode marked), a search that hides the others, editing a segment's text, the copy /
+playback / export buttons and the subtitle settings (SubtitleOptions) exports use."""
 from __future__ import annotations
 
 from dataclasses import replace
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QCheckBox,
+    QDoubleSpinBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QLineEdit,
     QPushButton,
+    QSpinBox,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
-from core.transcribe import FORMATS, Segment
+from core.transcribe import FORMATS, Segment, SubtitleOptions
 from gui.panels.transcribe.queue import QueueItem, clock
 
 SEGMENT_COLUMNS = ("Start", "End", "Text")
+TENTATIVE = "  … (still listening)"
+
+
+class SubtitleBox(QWidget):
+    """Characters per line, lines per cue, longest cue and punctuation splitting for SRT / VTT."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        d = SubtitleOptions()
+        self.chars = QSpinBox(minimum=8, maximum=200, value=d.max_chars, suffix=" chars")
+        self.lines = QSpinBox(minimum=1, maximum=5, value=d.max_lines, suffix=" lines")
+        self.seconds = QDoubleSpinBox(minimum=0.5, maximum=60, value=d.max_duration,
+                                      singleStep=0.5, suffix=" s")
+        self.punctuation = QCheckBox("split at punctuation")
+        self.punctuation.setChecked(d.split_on_punctuation)
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(QLabel("Subtitles"))
+        for w in (self.chars, self.lines, self.seconds, self.punctuation):
+            lay.addWidget(w)
+        self.setToolTip("SRT and VTT cues: at most this many characters per line and lines per "
+                        "cue, at most this long, built from word timings.")
+
+    def options(self) -> SubtitleOptions:
+        return SubtitleOptions(self.chars.value(), self.lines.value(), self.seconds.value(),
+                               self.punctuation.isChecked())
+
+    def bind(self, settings) -> None:
+        """Show the saved settings, and save every change."""
+        d, key = SubtitleOptions(), "transcribe/subtitles_{}".format
+        self.chars.setValue(int(settings.get(key("chars")) or d.max_chars))
+        self.lines.setValue(int(settings.get(key("lines")) or d.max_lines))
+        self.seconds.setValue(float(settings.get(key("seconds")) or d.max_duration))
+        self.punctuation.setChecked(settings.get(key("punctuation")) in (None, True, "true"))
+
+        def save(*_):
+            o = self.options()
+            for name, value in (("chars", o.max_chars), ("lines", o.max_lines),
+                                ("seconds", o.max_duration),
+                                ("punctuation", "true" if o.split_on_punctuation else "false")):
+                settings.set(key(name), value)
+
+        for box in (self.chars, self.lines, self.seconds):
+            box.valueChanged.connect(save)
+        self.punctuation.toggled.connect(save)
 
 
 class TranscriptViewer(QWidget):
@@ -51,6 +101,8 @@ class TranscriptViewer(QWidget):
         self.stop_play_button.setEnabled(False)  # only while a segment plays
         self.export_buttons = {fmt: QPushButton(fmt.upper()) for fmt in FORMATS}
         self.export_folder_button = QPushButton("Export folder…")
+        self.subtitles = SubtitleBox()
+        self.tentative = False  # the last row is live mode's tentative tail
         top = QHBoxLayout()
         top.addWidget(self.title, 1)
         top.addWidget(self.search)
@@ -62,11 +114,15 @@ class TranscriptViewer(QWidget):
         for b in self.export_buttons.values():
             bar.addWidget(b)
         bar.addWidget(self.export_folder_button)
+        bar2 = QHBoxLayout()
+        bar2.addStretch(1)
+        bar2.addWidget(self.subtitles)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addLayout(top)
         lay.addWidget(self.table, 1)
         lay.addLayout(bar)
+        lay.addLayout(bar2)
         self.search.textChanged.connect(self.filter)
         self.table.itemChanged.connect(self._on_edited)
         self.table.cellClicked.connect(self._on_clicked)
@@ -82,6 +138,7 @@ class TranscriptViewer(QWidget):
 
     def show_item(self, item: QueueItem | None) -> None:
         self.item = item
+        self.tentative = False
         self.table.blockSignals(True)
         self.table.setRowCount(0)
         self.table.blockSignals(False)
@@ -90,10 +147,14 @@ class TranscriptViewer(QWidget):
             self.set_has_text(False)
             return
         if item.transcript:
+            from gui.panels.transcribe.queue import language_text
+
             t = item.transcript
             model = t.model.replace("\\", "/").rsplit("/", 1)[-1]
+            lang = language_text(t)
             self.title.setText(f"{item.name} · {clock(t.duration)} · {len(t.segments)} segments"
-                               f" · {t.engine} {model} · RTF {t.rtf:.3f}")
+                               f" · {t.engine} {model}" + (f" · {lang}" if lang else "")
+                               + f" · RTF {t.rtf:.3f}")
         elif item.status == "Failed":
             self.title.setText(f"{item.name}: {item.error}")
         else:
@@ -103,7 +164,30 @@ class TranscriptViewer(QWidget):
         self.filter()
         self.set_has_text(item.transcript is not None)
 
+    def set_tentative(self, start: float | None, end: float = 0.0, text: str = "") -> None:
+        """Show (or, with None, remove) live mode's tentative tail as a last, greyed row."""
+        blocked = self.table.blockSignals(True)
+        if self.tentative:
+            self.table.removeRow(self.table.rowCount() - 1)
+            self.tentative = False
+        if start is not None:
+            row = self.table.rowCount()
+            self.table.insertRow(row)
+            font = QFont()
+            font.setItalic(True)
+            for c, value in enumerate((clock(start), clock(end), text.strip() + TENTATIVE)):
+                cell = QTableWidgetItem(value)
+                cell.setFlags(cell.flags() & ~Qt.ItemIsEditable)
+                cell.setForeground(Qt.gray)
+                cell.setFont(font)
+                cell.setToolTip("Tentative: this text may still change.")
+                self.table.setItem(row, c, cell)
+            self.tentative = True
+        self.table.blockSignals(blocked)
+
     def append(self, i: int, seg: Segment) -> None:
+        if self.tentative:
+            self.set_tentative(None)
         blocked = self.table.blockSignals(True)
         self.table.insertRow(i)
         for c, text in enumerate((clock(seg.start), clock(seg.end), seg.text.strip())):
