@@ -8,7 +8,7 @@ from typing import TextIO
 
 from core.errors import Cancelled, WorkbenchError, describe
 
-SUBCOMMANDS = ("models", "chat", "classify", "finetune", "transcribe")
+SUBCOMMANDS = ("models", "chat", "classify", "finetune", "transcribe", "summarize", "compare")
 
 
 def add_device_option(parser: argparse.ArgumentParser) -> None:
