@@ -195,6 +195,10 @@ class ChatEngine:
         parts = ([system_prompt] if system_prompt else []) + [m["content"] for m in messages]
         return list(tok("\n\n".join(parts))["input_ids"])
 
+    def encode(self, system_prompt: str, messages: list[dict]) -> list[int]:
+        """The prompt ids of a conversation, however long (no fitting to the context)."""
+        return self._encode(system_prompt, messages)
+
     def build_prompt(self, request: ChatRequest) -> tuple[list[int], int]:
         """Prompt ids and how many old messages were dropped to fit the context."""
         return fit_prompt(request, self.info.context, self._encode)

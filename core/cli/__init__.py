@@ -8,7 +8,8 @@ from typing import TextIO
 
 from core.errors import Cancelled, WorkbenchError, describe
 
-SUBCOMMANDS = ("models", "chat", "classify", "finetune", "transcribe", "serve")
+SUBCOMMANDS = ("models", "chat", "classify", "finetune", "transcribe", "serve", "summarize",
+               "compare")
 
 
 def add_device_option(parser: argparse.ArgumentParser) -> None:
