@@ -17,8 +17,9 @@ def bundled_models() -> list[tuple[str, str, str]]:
     """(name, what it is, licence) for every model that ships with the app: the offline packs and
     the models in resources/models (an adapter takes the licence of the pack it adapts)."""
     from core.models import BUNDLED, PACKS, RESOURCES
+    from core.models.catalog import SPLIT_PACKS
 
-    rows = [(p.name, p.task.value.replace("-", " "), p.licence) for p in PACKS]
+    rows = [(p.name, p.task.value.replace("-", " "), p.licence) for p in PACKS + SPLIT_PACKS]
     by_hub = {p.hub_id: p for p in PACKS if p.hub_id}
     for _id, name, task, folder, note in BUNDLED:
         licence = "see its folder"

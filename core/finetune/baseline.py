@@ -65,6 +65,9 @@ def result_line(metrics: dict | None) -> str:
         f1 = _num(m.get("f1_macro"))
         if f1 is not None:
             line += f" ({_pair('macro F1', _num(m.get('base_f1_macro')), f1, lambda v: f'{v:.2f}')})"
+        ece, ece_before = _num(m.get("ece_after")), _num(m.get("ece_before"))
+        if ece is not None and ece_before is not None:
+            line += f" · calibration error {ece_before:.3f} → {ece:.3f}"
         return line
     if ppl is not None:
         return _pair("Perplexity", _num(m.get("base_perplexity")), ppl, _ppl)

@@ -129,6 +129,19 @@ def _train_locked(config: FinetuneConfig, cancel: CancelToken, home: AppHome, re
     yield Done(result=result, summary=_summary(result))
 
 
+def _calibrate(model, eval_ds: list[dict], target: Path) -> dict:
+    """Fit the published classifier's temperature on the run's validation split (calibration.json
+    beside its weights); the ECE before and after, for the result."""
+    from core.classify import calibrate_trained
+
+    calibration = calibrate_trained(model, eval_ds, target)
+    if calibration is None:  # multi-label, or too few validation rows
+        return {}
+    return {"ece_before": round(calibration.ece_before, 4),
+            "ece_after": round(calibration.ece_after, 4),
+            "temperature": round(calibration.temperature, 3)}
+
+
 def _summary(result: RunResult) -> str:
     if result.stopped:
         where = f" at {Path(result.checkpoint).name}" if result.checkpoint else ""
@@ -225,6 +238,8 @@ def _job(config: FinetuneConfig, parsed: _Parsed, cancel: CancelToken, emit, hom
     warnings = (warning,) if warning else ()  # in the result, its summary and run.json
     target = publish(config, trainer.model, tokenizer, entry, folder, parsed.labels, metrics,
                      home, run, merge=merged_base, warnings=warnings)
+    if config.task == "classification":  # scores a person can trust: temperature scaling
+        metrics = {**metrics, **_calibrate(trainer.model, eval_ds, target)}
     run.save(status="done", finished=time.time(), metrics=metrics, model_path=str(target),
              warnings=list(warnings))
     emit(Progress("Done", stages, stages, config.output))

@@ -150,7 +150,9 @@ def list_models(target: Target) -> list[str]:
 
     client = make_client(target, read_timeout=LIST_TIMEOUT_S)
     try:
-        return sorted({m.id for m in client.models.list(**no_key(target))})
+        # a server that says what each model does (ours does: "task") lists more than chat models
+        return sorted({m.id for m in client.models.list(**no_key(target))
+                       if getattr(m, "task", None) in (None, "text-generation")})
     except openai.OpenAIError as exc:
         raise translate(exc, target) from None
     finally:

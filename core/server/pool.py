@@ -112,7 +112,7 @@ class ModelPool:
         Blocking (a registry scan, cached a few seconds): call it off the event loop."""
         with self._list_lock:
             if time.monotonic() - self._listed_at > LIST_TTL_S:
-                entries = [e for e in self.registry.entries() if e.task in SERVED_TASKS]
+                entries = [e for e in self.registry.entries(endpoints=False) if e.task in SERVED_TASKS]
                 if not self.config.allow_downloads:
                     entries = [e for e in entries if e.source is not Source.HUB]
                 self._listed, self._listed_at = entries, time.monotonic()

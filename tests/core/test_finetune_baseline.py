@@ -68,8 +68,8 @@ def test_a_language_run_says_its_perplexity_against_its_base(home, tiny_gpt2_dir
 def test_a_classifier_says_its_accuracy_and_f1_against_its_base(home, tiny_classifier_dir,
                                                                 tmp_path):
     rows = [(f"good {w} fine great", "positive") if i % 2 else (f"bad {w} dull awful", "negative")
-            for i, w in enumerate(("film story day meal room song book play show trip " * 6)
-                                  .split())]
+            for i, w in enumerate(("film story day meal room song book play show trip " * 8)
+                                  .split())]  # 80 rows: 24 held out, enough to calibrate on
     table = tmp_path / "reviews.csv"
     table.write_text("text,label\n" + "".join(f"{t},{lab}\n" for t, lab in rows))
     config = FinetuneConfig(task="classification", base=str(tiny_classifier_dir),
@@ -81,9 +81,17 @@ def test_a_classifier_says_its_accuracy_and_f1_against_its_base(home, tiny_class
     assert {"base_accuracy", "base_f1_macro", "accuracy", "f1_macro"} <= set(m)
     assert m["accuracy"] > m["base_accuracy"]
     line = result_line(m)
-    assert re.fullmatch(r"Accuracy \d\.\d\d → \d\.\d\d \(macro F1 \d\.\d\d → \d\.\d\d\)", line)
+    assert re.fullmatch(r"Accuracy \d\.\d\d → \d\.\d\d \(macro F1 \d\.\d\d → \d\.\d\d\)"
+                        r" · calibration error \d\.\d{3} → \d\.\d{3}", line)
     assert numbers(line) == [round(m[k], 2) for k in ("base_accuracy", "accuracy",
-                                                      "base_f1_macro", "f1_macro")]
+                                                      "base_f1_macro", "f1_macro")] + [
+        round(m["ece_before"], 3), round(m["ece_after"], 3)]
+    # the temperature was fitted on the run's validation split and stored with the model
+    from core.classify.calibration import load_calibration
+
+    stored = load_calibration(result.path)
+    assert stored is not None and stored.temperature == pytest.approx(m["temperature"], abs=1e-3)
+    assert m["ece_after"] <= m["ece_before"] + 1e-9
 
 
 def test_the_result_words_and_plain_warnings():

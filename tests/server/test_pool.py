@@ -62,3 +62,36 @@ def test_past_the_budget_the_least_recently_used_idle_model_goes():
         asyncio.run(scenario())
     finally:
         p.close()
+
+
+def test_the_server_lists_local_models_never_the_endpoints_it_could_reach(home):
+    """An endpoint in the list (say, this very server, added in the app) is a model source for
+    Chat, not something the server offers again: listing it would ask itself, and wait."""
+    import time
+
+    from core.models.entry import Source
+    from core.models.registry import Registry
+    from core.server.config import ServerConfig
+    from core.server.pool import ModelPool
+
+    registry = Registry(home, scan_hf_cache=False)
+    registry.endpoints.add("http://127.0.0.1:9/v1", "self")
+    assert any(e.source is Source.ENDPOINT for e in registry.entries())  # Chat sees it
+    p = ModelPool(registry, ServerConfig(device="cpu"))
+    try:
+        started = time.monotonic()
+        served = p.servable()
+        assert served and not any(e.source is Source.ENDPOINT for e in served)
+        assert time.monotonic() - started < 5
+    finally:
+        p.close()
+
+
+def test_an_endpoint_on_this_server_lists_only_its_chat_models(server):
+    """Our server lists every model with its task; as an endpoint, only its chat models are chat
+    models (not Whisper, the embedder or the classifiers)."""
+    from core.models.endpoint_api import Target, list_models
+
+    ids = list_models(Target("self", server.url))
+    assert "smollm2-135m-instruct" in ids
+    assert not {"whisper-tiny.en", "all-minilm-l6-v2", "sentiment-minilm"} & set(ids)
