@@ -1,14 +1,13 @@
-"""The Add-endpoint dialog and Chat on an endpoint model, in the real window, against a real
-OpenAI-compatible server (tests/remote_fixture.py: SmolLM2 on our llama.cpp engine)."""
+"""The Add-endpoint dialog and Chat on an endpoint model, in the real window, against our own
+OpenAI-compatible server (core.server, with an API key; SmolLM2 on our llama.cpp engine)."""
 from __future__ import annotations
 
 import socket
 
 import pytest
 
-from tests.remote_fixture import ChatServer
-
 KEY = "sk-gui-test-4d2e8a"
+MODEL = "smollm2-135m-instruct"
 
 
 @pytest.fixture(autouse=True)
@@ -21,10 +20,13 @@ def no_platform_keyring(monkeypatch):
 def server(tmp_path_factory):
     from core.models import Registry
     from core.paths import AppHome
+    from core.server import ServerConfig, ServerHandle
 
     home = AppHome(tmp_path_factory.mktemp("server-home")).ensure()
-    with ChatServer(Registry(home, scan_hf_cache=False), api_key=KEY) as srv:
-        yield srv
+    handle = ServerHandle(ServerConfig(port=0, device="cpu", api_key=KEY),
+                          Registry(home, scan_hf_cache=False)).start()
+    yield handle
+    handle.stop()
 
 
 def _dialog(qtbot, window):
@@ -44,11 +46,11 @@ def test_the_dialog_tests_then_adds_an_endpoint(qtbot, window, server):
     dialog.name.setText("local")
     with qtbot.waitSignal(dialog.tested, timeout=30_000) as tested:
         dialog.test_button.click()
-    assert tested.args[0] == ["smollm2"]
-    assert "smollm2" in dialog.result.text()
+    assert tested.args[0] == [MODEL]  # the server's chat models only
+    assert MODEL in dialog.result.text()
     with qtbot.waitSignal(dialog.added, timeout=30_000):
         dialog.add_button.click()
-    qtbot.waitUntil(lambda: any(e.id == "local/smollm2" for e in panel.entries), timeout=30_000)
+    qtbot.waitUntil(lambda: any(e.id == f"local/{MODEL}" for e in panel.entries), timeout=30_000)
     listed = window.ctx.registry.endpoints.path.read_text(encoding="utf-8")
     assert "local" in listed and KEY not in listed
 
@@ -76,8 +78,8 @@ def _endpoint_chat(qtbot, window, server):
     with qtbot.waitSignal(window.ctx.models.refresh().finished, timeout=30_000):
         pass
     chat = window.page("chat")
-    chat.model_box.select("local/smollm2")
-    assert chat.model_box.current_id() == "local/smollm2"
+    chat.model_box.select(f"local/{MODEL}")
+    assert chat.model_box.current_id() == f"local/{MODEL}"
     return chat
 
 
@@ -92,7 +94,7 @@ def test_chat_streams_from_an_endpoint_model_with_figures(qtbot, window, server)
     reply = chat.views[-1]
     assert reply.role == "assistant" and reply.body.toPlainText() == stats.text
     assert "tok/s" in reply.figures.text()
-    assert "endpoint · local · smollm2" in chat.model_status.text()
+    assert f"endpoint · local · {MODEL}" in chat.model_status.text()
     chat.shutdown()
 
 
