@@ -40,6 +40,22 @@ def test_translate_is_disabled_with_a_tooltip_for_english_only_models(qtbot, win
         panel.options().validate()
 
 
+def test_an_english_only_model_offers_neither_detect_nor_other_languages(qtbot, window):
+    panel = make_panel(qtbot, window)
+    panel.set_models(window.ctx.registry.entries())
+    box = panel.options_box
+    detect = box.language.model().item(box.language.findData(None))
+    german = box.language.model().item(box.language.findData("de"))
+    pick_model(panel, "whisper-base")
+    box.language.setCurrentIndex(box.language.findData(None))
+    assert detect.isEnabled() and german.isEnabled()
+    pick_model(panel, "whisper-tiny.en")
+    assert not detect.isEnabled() and not german.isEnabled()
+    assert box.language.currentData() == "en" and "English-only" in box.language.toolTip()
+    pick_model(panel, "whisper-base")
+    assert detect.isEnabled() and german.isEnabled()
+
+
 def test_live_mode_shows_text_while_speaking_and_stop_makes_a_finished_row(qtbot, window,
                                                                            tmp_path):
     if not SHARED_EVAL.is_dir():

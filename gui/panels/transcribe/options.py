@@ -26,6 +26,7 @@ from core.transcribe import (
 ENGINE_LABELS = {"faster-whisper": "faster-whisper (CTranslate2)",
                  "openai-whisper": "openai-whisper"}
 TASK_LABELS = {"transcribe": "Transcribe", "translate": "Translate to English"}
+ENGLISH_ONLY = "This model is English-only: pick a multilingual model (or Automatic) for other languages."
 LANGUAGES = [("Detect", None), ("English", "en"), ("French", "fr"), ("German", "de"),
              ("Spanish", "es"), ("Italian", "it"), ("Portuguese", "pt"), ("Dutch", "nl"),
              ("Polish", "pl"), ("Russian", "ru"), ("Ukrainian", "uk"), ("Chinese", "zh"),
@@ -158,6 +159,13 @@ class OptionsBox(QGroupBox):
         self.task.setToolTip(NO_TRANSLATE if english else "")
         if english and self.task.currentData() == "translate":
             self.task.setCurrentIndex(self.task.findData("transcribe"))
+        # an English-only model hears English: neither Detect nor another language is offered
+        for i in range(self.language.count()):
+            lang = self.language.model().item(i)
+            lang.setEnabled(not english or self.language.itemData(i) == "en")
+        self.language.setToolTip(ENGLISH_ONLY if english else "")
+        if english and self.language.currentData() != "en":
+            self.language.setCurrentIndex(self.language.findData("en"))
 
     def options(self, device: str) -> TranscribeOptions:
         return TranscribeOptions(
