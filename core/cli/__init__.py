@@ -27,12 +27,15 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:
         importlib.import_module(f"core.cli.{name}").add_parser(sub)
 
 
-def run(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
     """Run a parsed subcommand. Expected errors: one line on stderr and exit code 1.
 
     The registry is opened first (``args.registry``, for handlers to use): what it could not read
     (a broken list of added models, set aside) is printed once on stderr as ``warning: ...``.
     """
+    # the streams of the moment (not those of import time: a caller may have redirected them)
+    out = sys.stdout if out is None else out
+    err = sys.stderr if err is None else err
     registry = None
     try:
         from core.models import Registry

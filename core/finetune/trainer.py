@@ -296,6 +296,9 @@ def _save_where_stopped(trainer, relay) -> None:
     if relay.rng is not None:
         _set_rng_state(relay.rng)
     trainer._save_checkpoint(trainer.model, trial=None)
+    from core.finetune.runs import mark_checkpoint_complete
+
+    mark_checkpoint_complete(folder)  # saved outside the Trainer's loop: its callbacks did not run
 
 
 def _run_trainer(trainer, config: FinetuneConfig, eval_ds, resume_from: str | None,

@@ -225,8 +225,13 @@ def live(transcriber, options: TranscribeOptions, stop: CancelToken, cancel: Can
         busy += time.perf_counter() - t0
         language = result.language or language
         offset = a / SAMPLE_RATE
-        return [replace(s, start=s.start + offset, end=s.end + offset,
-                        words=tuple(replace(w, start=w.start + offset, end=w.end + offset)
+        last = offset + len(clip) / SAMPLE_RATE  # Whisper's times may run past the clip's end
+
+        def at(t: float) -> float:
+            return min(t + offset, last)
+
+        return [replace(s, start=at(s.start), end=at(s.end),
+                        words=tuple(replace(w, start=at(w.start), end=at(w.end))
                                     for w in s.words))
                 for s in result.segments if s.text.strip()]
 

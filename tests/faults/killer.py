@@ -58,6 +58,15 @@ def main() -> int:
         _at(Trainer, "_save_rng_state", nth, _full)
     else:
         raise SystemExit(f"unknown point {point}")
+    # The CLI trains in a child process; the fault is injected in this one, so the run trains
+    # here: the process killed is the one training, as a kill -9 of the trainer would be.
+    import core.finetune as finetune
+
+    def in_process(config, cancel, *, home=None, registry=None, resume=False, overwrite=False):
+        return run.train(config, cancel, home=home, registry=registry, resume=resume,
+                         overwrite=overwrite)
+
+    finetune.train_in_child = in_process
     import main as app
 
     return app.main(argv)
