@@ -45,6 +45,26 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     chat.set_defaults(handler=run)
 
 
+def printing_tokens(events, out: TextIO):
+    """Pass a chat generator's events on, writing its Tokens to ``out`` as they come (the
+    subcommands that stream a reply: chat, compare, summarize)."""
+    from core.chat import Token
+
+    for ev in events:
+        if isinstance(ev, Token):
+            out.write(ev.text)
+            out.flush()
+        else:
+            yield ev
+
+
+def figures_line(stats) -> str:
+    """A reply's figures: "17 tokens, 76.0 tok/s, TTFT 0.22 s (stopped)"."""
+    ttft = f"{stats.ttft_s:.2f} s" if stats.ttft_s is not None else "-"
+    return (f"{stats.tokens} tokens, {stats.tokens_per_s:.1f} tok/s, TTFT {ttft}"
+            + (" (stopped)" if stats.stopped else ""))
+
+
 def settings_from(args: argparse.Namespace, defaults) -> GenerationSettings:
     """The model's defaults (``ModelDefaults``), its preset when one is asked for, and what was
     given on the command line over them."""
@@ -64,7 +84,7 @@ def settings_from(args: argparse.Namespace, defaults) -> GenerationSettings:
 
 
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from core.chat import ChatRequest, Token, model_defaults, open_chat
+    from core.chat import ChatRequest, model_defaults, open_chat
 
     if not args.prompt.strip():
         raise BadInput("The prompt is empty.", hint='Example: main.py chat "Hello"')
@@ -87,19 +107,9 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
              else ""), file=err)
     stats = None
 
-    def stream(cancel):
-        for ev in engine.stream(request, cancel):
-            if isinstance(ev, Token):
-                out.write(ev.text)
-                out.flush()
-            else:
-                yield ev
-
     stop = Stop()
-    stats = drive(stream, err, stop)
+    stats = drive(lambda cancel: printing_tokens(engine.stream(request, cancel), out), err, stop)
     out.write("\n")  # the partial reply stays printed when Ctrl+C stopped it
     out.flush()
-    ttft = f"{stats.ttft_s:.2f} s" if stats.ttft_s is not None else "-"
-    print(f"{stats.tokens} tokens, {stats.tokens_per_s:.1f} tok/s, TTFT {ttft}"
-          + (" (stopped)" if stats.stopped else ""), file=err)
+    print(figures_line(stats), file=err)
     return stop.exit_code if stop.cancelled else 0

@@ -29,7 +29,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from core.chat import ChatRequest, GenerationSettings, Token, open_chat
+    from core.chat import ChatRequest, GenerationSettings, open_chat
+    from core.cli.chat import figures_line, printing_tokens
 
     if len(args.model) != 2:
         raise BadInput("compare needs exactly two models.", hint="--model A --model B")
@@ -43,18 +44,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     for model_id in args.model:
         engine = drive(lambda c, m=model_id: open_chat(args.registry, m, args.device, c), err)
         out.write(f"=== {engine.info.name} ({engine.info.line()})\n")
-
-        def work(cancel, engine=engine):
-            for ev in engine.stream(request, cancel):
-                if isinstance(ev, Token):
-                    out.write(ev.text)
-                    out.flush()
-                else:
-                    yield ev
-
-        stats = drive(work, err)
-        ttft = f"{stats.ttft_s:.2f} s" if stats.ttft_s is not None else "-"
-        out.write(f"\n--- {stats.tokens} tokens, {stats.tokens_per_s:.1f} tok/s, TTFT {ttft}"
-                  + (" (stopped)" if stats.stopped else "") + "\n\n")
+        stats = drive(lambda c, e=engine: printing_tokens(e.stream(request, c), out), err)
+        out.write(f"\n--- {figures_line(stats)}\n\n")
         engine.close()
     return 0

@@ -22,22 +22,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from core.chat import Token, open_chat
+    from core.chat import open_chat
     from core.chat.summarize import pieces_of, summarize
+    from core.cli.chat import printing_tokens
 
     pieces, what = pieces_of(args.file)
     engine = drive(lambda c: open_chat(args.registry, args.model, args.device, c,
                                        max_context=args.context), err)
     print(f"{engine.info.name}: {engine.info.line()}", file=err)
 
-    def work(cancel):
-        for ev in summarize(engine, pieces, cancel, what=what, max_new_tokens=args.max_new_tokens):
-            if isinstance(ev, Token):
-                out.write(ev.text)
-                out.flush()
-            else:
-                yield ev
-
-    drive(work, err)
+    drive(lambda cancel: printing_tokens(summarize(engine, pieces, cancel, what=what,
+                                                   max_new_tokens=args.max_new_tokens), out), err)
     out.write("\n")
     return 0
