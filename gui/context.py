@@ -11,6 +11,7 @@ from PySide6.QtCore import QObject, Signal
 
 from core.paths import AppHome
 from gui.jobs import Failure, Job, JobRunner
+from gui.links import Links
 from gui.notify import NotificationBar
 from gui.settings import Settings
 
@@ -102,6 +103,7 @@ class AppContext:
         self.settings = settings
         self.notify = notify
         self.models = ModelsHub(runner, lambda: self.registry, notify, parent=runner)
+        self.links = Links(runner)  # requests between pages (gui.links); the window routes them
 
     def models_changed(self) -> None:
         """Something added or removed a model (a finished run, a merge): every page updates."""

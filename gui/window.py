@@ -59,6 +59,10 @@ class MainWindow(QMainWindow):
         self.notify = NotificationBar()
         self.runner = JobRunner(self, notify=self.notify.show_error)
         self.ctx = AppContext(home, self.runner, self.settings, self.notify)
+        links = self.ctx.links
+        links.ask_in_chat.connect(lambda r: self.deliver("chat", "ask_about", r))
+        links.open_segment.connect(lambda r: self.deliver("transcribe", "show_segment", r))
+        links.train_on.connect(lambda r: self.deliver("finetune", "start_from", r))
         self.device: DeviceInfo | None = None
         self.device_probe = DeviceProbe(self)
         self.device_probe.found.connect(self._on_device_found)
@@ -164,6 +168,17 @@ class MainWindow(QMainWindow):
             widget.open_new_chat(model_id, title)
         else:
             widget.select_model(model_id)
+
+    def deliver(self, key: str, method: str, request) -> None:
+        """A request from another page (gui.links): show the page that answers it (built if
+        needed) and hand it the request."""
+        self.show_page(key)
+        widget = self.page(key)
+        handler = getattr(widget, method, None)
+        if handler is None:  # the page could not be built: its place already says why
+            self.notify.show_info(f"The {PAGE_TITLES[key]} page cannot take this request now.")
+            return
+        handler(request)
 
     def current_page(self) -> str:
         return PAGES[self.stack.currentIndex()]
