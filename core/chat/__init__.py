@@ -12,6 +12,7 @@ from core.chat.engine import (
     Truncated,
     open_chat,
 )
+from core.chat.export_training import ChatTrainingExport, write_chat_training
 from core.chat.history import (
     Conversation,
     HistoryDamaged,
@@ -31,8 +32,9 @@ from core.chat.settings import (
 )
 
 __all__ = [
-    'BEAM_REFUSED', 'ENGINES', 'ChatEngine', 'ChatRequest', 'Conversation', 'DEFAULT_CHAT_MODEL',
+    'BEAM_REFUSED', 'ENGINES', 'ChatEngine', 'ChatRequest', 'ChatTrainingExport', 'Conversation',
+    'DEFAULT_CHAT_MODEL',
     'GenerationSettings', 'HistoryDamaged', 'HistoryStore', 'HistoryUnavailable', 'LlamaEngine',
     'LoadedInfo', 'ModelDefaults', 'PRESETS', 'RemoteEngine', 'RemoteInfo', 'ReplyStats', 'Token',
-    'Truncated', 'model_defaults', 'open_chat', 'title_from',
+    'Truncated', 'model_defaults', 'open_chat', 'title_from', 'write_chat_training',
 ]
