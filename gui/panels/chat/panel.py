@@ -121,6 +121,7 @@ class ChatPanel(QWidget):
         self.rename_button.clicked.connect(self._rename_dialog)
         self.delete_button.clicked.connect(self._delete_dialog)
         self.side.export_requested.connect(self.export_dialog)
+        self.side.bind_training(ctx, self.store)  # "Use as training data…"
         self.transcript.copy_requested.connect(self.copy_text)
         self.transcript.edit_requested.connect(self.start_edit)
         self.composer.textChanged.connect(self._update_buttons)

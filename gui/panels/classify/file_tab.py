@@ -1,5 +1,6 @@
-"""The Classify page's File tab: the opened file as a table filling in batch by batch, a chart of
-the labels, and Open / Column / Classify file / Cancel / Export."""
+"""The Classify page's File tab: the opened file as a table filling in batch by batch (a label
+double-clicked can be corrected), a chart of the labels, and Open / Column / Classify file /
+Cancel / Export / Use as training data."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,6 +8,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QCheckBox,
     QComboBox,
     QHBoxLayout,
     QHeaderView,
@@ -20,7 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from core.classify import InputTable
-from gui.panels.classify.results import ResultsModel
+from gui.panels.classify.results import CORRECTED, LABEL, LabelDelegate, ResultsModel
 from gui.widgets.counts_chart import CountsChart
 
 
@@ -38,6 +40,12 @@ class FileTab(QWidget):
         self.run_button = QPushButton("Classify file")
         self.cancel_button = QPushButton("Cancel")
         self.export_button = QPushButton("Export CSV…")
+        self.train_button = QPushButton("Use as training data…")
+        self.train_button.setToolTip("Write the texts with their labels (yours where you "
+                                     "corrected one) as a text,label CSV and open a "
+                                     "fine-tuning run on it")
+        self.corrected_only = QCheckBox("Corrected rows only")
+        self.corrected_only.setToolTip("Unticked: every classified row, with your corrections")
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
         self.progress.setValue(0)
@@ -50,6 +58,9 @@ class FileTab(QWidget):
         self.view.setSelectionBehavior(QAbstractItemView.SelectRows)
         self.view.setWordWrap(False)
         self.view.verticalHeader().hide()
+        self.view.setItemDelegateForColumn(LABEL, LabelDelegate(self.view))
+        self.view.setEditTriggers(QAbstractItemView.DoubleClicked
+                                  | QAbstractItemView.EditKeyPressed)
         self.view.horizontalHeader().setSectionResizeMode(1, QHeaderView.Stretch)
         # fixed widths, set from the content's shape: sizing to contents would ask every row
         # again after each batch, which slowed a running file by half
@@ -62,6 +73,8 @@ class FileTab(QWidget):
             bar.addWidget(w)
         bar.addStretch(1)
         bar.addWidget(self.export_button)
+        bar.addWidget(self.corrected_only)
+        bar.addWidget(self.train_button)
         split = QSplitter(Qt.Vertical)
         split.addWidget(self.view)
         split.addWidget(self.chart)
@@ -103,6 +116,8 @@ class FileTab(QWidget):
         header.resizeSection(0, fm.horizontalAdvance(f"{max(rows, 10):d}") + pad)
         header.resizeSection(2, max([fm.horizontalAdvance(x) for x in labels + ["Label"]]) + pad)
         header.resizeSection(3, fm.horizontalAdvance("0.0000") + pad)
+        header.resizeSection(CORRECTED, max([fm.horizontalAdvance(f"✎ was {x}") for x in labels]
+                                            + [fm.horizontalAdvance("Corrected")]) + pad)
 
     def done_count(self) -> int:
         return sum(p is not None for p in self.results.preds)

@@ -25,6 +25,7 @@ from gui.context import AppContext
 from gui.jobs import Job
 from gui.panels.classify.file_tab import FileTab
 from gui.panels.classify.text_tab import TextTab
+from gui.panels.classify.training import TrainingRows
 from gui.progress import show_progress
 from gui.widgets.model_box import ModelBox, hub_suffix
 from gui.widgets.model_session import ModelSession
@@ -71,7 +72,7 @@ def classify_one(model, text: str, top_k: int):
     return work
 
 
-class ClassifyPanel(QWidget):
+class ClassifyPanel(QWidget, TrainingRows):
     batch_finished = Signal(object)  # the predictions so far (None where not classified)
     text_finished = Signal(object)  # Prediction, the fills of each mask, or None (it failed)
     file_opened = Signal(object)  # the InputTable read, or None when the file cannot be used
@@ -142,6 +143,7 @@ class ClassifyPanel(QWidget):
         self.run_button.clicked.connect(self.classify_file)
         self.cancel_button.clicked.connect(self.cancel_batch)
         self.export_button.clicked.connect(self._export_dialog)
+        f.train_button.clicked.connect(self.train_on_results)
         self.batch_size.valueChanged.connect(
             lambda v: self.ctx.settings.set("classify/batch_size", v))
         QShortcut(QKeySequence("Ctrl+Return"), self.input, self.classify_text)
@@ -290,7 +292,8 @@ class ClassifyPanel(QWidget):
             return
         texts, size = list(self.table.texts), self.batch_size.value()
         self.results.clear_results()
-        self.labels = list(model.labels)
+        self.labels = self.results.labels = list(model.labels)
+        self.results.model_id = self.session.model_id or ""
         self.file_tab.size_columns(self.labels, len(texts))
         self._counts = dict.fromkeys(self.labels, 0)
         self._chart_at = 0.0
@@ -379,6 +382,7 @@ class ClassifyPanel(QWidget):
         self.cancel_button.setEnabled(running)
         self.export_button.setEnabled(not running and self.table is not None
                                       and any(p is not None for p in self.results.preds))
+        self.file_tab.train_button.setEnabled(self.can_train())
         self.model_box.combo.setEnabled(not in_use)
 
     def shutdown(self) -> None:

@@ -68,11 +68,16 @@ class NewRunDialog(QDialog):
         self.error.setObjectName("formError")
         self.error.setWordWrap(True)
         self.error.hide()
+        self.note = QLabel()  # what a prefilled start could not take (gui.links.TrainingData)
+        self.note.setObjectName("hint")
+        self.note.setWordWrap(True)
+        self.note.hide()
         self.buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
         self.ok_button = self.buttons.button(QDialogButtonBox.Ok)
         self.ok_button.setText("Start training")
         lay = QVBoxLayout(self)
         lay.addWidget(self.form)
+        lay.addWidget(self.note)
         lay.addWidget(self.error)
         lay.addWidget(self.buttons)
 
@@ -85,6 +90,7 @@ class NewRunDialog(QDialog):
         self._check.failed.connect(self._on_check_failed)
         self._check.ended.connect(lambda: self.ok_button.setEnabled(True))
         self._restoring = self._ready = False
+        self._wanted_base = ""  # a prefilled base the model list did not offer (yet)
         if initial:
             self.form.set_values(initial)
         else:
@@ -93,6 +99,7 @@ class NewRunDialog(QDialog):
         self.form.task.currentIndexChanged.connect(
             lambda _i: self._restore(self.form.task.currentData()))
         self.form.data_changed.connect(self.refresh_preview)
+        self.form.base.activated.connect(self._base_chosen)  # the user's pick wins
         self._ready = True
         self.refresh_preview()
 
@@ -123,6 +130,43 @@ class NewRunDialog(QDialog):
         self.ctx.settings.set(LAST_SETTINGS + config.task, json.dumps(d))
         self.ctx.settings.set(LAST_TASK, config.task)
 
+    def prefill(self, task: str, path: str, base: str = "") -> str:
+        """Start from another page's data (gui.links.TrainingData): ``task`` with the settings
+        remembered for it, then the file and ``base`` over them (the file alone; a table's
+        columns picked afresh from it). A base the list does not offer leaves the default;
+        the sentence that says so is returned ("" when the base is set)."""
+        form = self.form
+        ready, self._ready = self._ready, False
+        form.blockSignals(True)  # one preview, of the new file, once it is in
+        try:
+            self._restore(task)  # the task's remembered settings...
+            form.files.clear()  # ...but this file alone, named after it
+            form.output.clear()
+            for combo in (form.text_column, form.label_column):
+                combo.clear()
+        finally:
+            form.blockSignals(False)
+            self._ready = ready
+        self._wanted_base = base  # a model list still being read may bring it (set_models)
+        form.add_files([str(path)])  # refreshes the preview
+        return self._pick_wanted_base()
+
+    def _base_chosen(self, _index: int) -> None:
+        self._wanted_base = ""
+        self.note.hide()
+
+    def _pick_wanted_base(self) -> str:
+        base, form, note = self._wanted_base, self.form, ""
+        if base and form.base.findData(base) >= 0:
+            form.set_values({"base": base})
+            self._wanted_base = ""
+        elif base:
+            note = (f"'{base}' cannot be the base of this task here; "
+                    f"{form.base.currentText().split('  ·  ')[0]} is picked instead.")
+        self.note.setText(note)
+        self.note.setVisible(bool(note))
+        return note
+
     @property
     def preview_job(self) -> Job | None:
         """The newest preview job while it runs."""
@@ -131,6 +175,8 @@ class NewRunDialog(QDialog):
     def set_models(self, entries: list[ModelEntry]) -> None:
         """The model list changed while the dialog is open (a download, a finished run)."""
         self.form.set_models(entries)
+        if self._wanted_base:  # a prefilled base that was not listed yet
+            self._pick_wanted_base()
 
     def add_files(self, paths: list[str]) -> None:
         self.form.add_files(paths)

@@ -216,6 +216,16 @@ class FinetunePanel(QWidget, RunActions):
         dlg.open()
         return dlg
 
+    def start_from(self, request) -> NewRunDialog:
+        """Train on data another page wrote (gui.links.TrainingData): the New-run dialog opens
+        prefilled with its task, file and base (the dialog's default when it has none); OK starts
+        the run. A New-run dialog already open is closed first."""
+        if self.dialog is not None:
+            self.dialog.reject()
+        dlg = self.open_dialog()
+        dlg.prefill(request.task, str(request.path), request.base)
+        return dlg
+
     def start(self, config, resume: bool = False, earlier: list[dict] | None = None
               ) -> Job | None:
         """Train ``config`` in a job (``resume``: go on from its last checkpoint; ``earlier``:
