@@ -3,6 +3,7 @@ table with corrected labels writes the file, and the Fine-tune page opens its Ne
 prefilled (task, file, base); OK checks the data and starts the run."""
 import csv
 import json
+import re
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont
@@ -126,6 +127,8 @@ def test_selected_chats_become_training_data_with_their_model_as_base(qtbot, win
     assert dlg.form.task.currentData() == "chat"
     assert dlg.form.data_files() == (str(request.path),)
     assert dlg.form.base.currentData() == model_id
+    name = dlg.form.output.text()  # named after the file, without its time stamp twice
+    assert name.startswith("chats-") and not re.search(r"\d{8}-\d{6}", name), name
     ok_starts_the_run(qtbot, page, dlg)
     assert seen[0].data == (str(request.path),) and seen[0].task == "chat"
     panel.shutdown()
@@ -161,7 +164,10 @@ def test_a_corrected_label_is_marked_and_the_csv_carries_it(qtbot, window, tiny_
     assert panel.file_tab.train_button.isEnabled()
     results, flip = panel.results, {"negative": "positive", "positive": "negative"}
     wanted = flip[preds[3].label]
+    before = dict(panel.chart.counts)
     correct_label(qtbot, panel.view, 3, wanted)
+    assert panel.chart.counts == {**before, wanted: before.get(wanted, 0) + 1,
+                                  preds[3].label: before[preds[3].label] - 1}
     assert results.corrected == {3: wanted}
     assert results.data(results.index(3, 2)) == wanted
     assert results.data(results.index(3, 2), Qt.FontRole).bold()

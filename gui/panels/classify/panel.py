@@ -144,6 +144,7 @@ class ClassifyPanel(QWidget, TrainingRows):
         self.cancel_button.clicked.connect(self.cancel_batch)
         self.export_button.clicked.connect(self._export_dialog)
         f.train_button.clicked.connect(self.train_on_results)
+        self.results.relabelled.connect(self._on_relabelled)
         self.batch_size.valueChanged.connect(
             lambda v: self.ctx.settings.set("classify/batch_size", v))
         QShortcut(QKeySequence("Ctrl+Return"), self.input, self.classify_text)

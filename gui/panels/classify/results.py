@@ -3,7 +3,7 @@ A label can be corrected (double-click it: a list of the model's labels); a corr
 its label in bold colour and, in the last column, what the model said."""
 from __future__ import annotations
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, QTimer
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import QComboBox, QStyledItemDelegate
 
@@ -17,6 +17,8 @@ CORRECTED_COLOUR = QColor("#d9822b")  # reads on the light and the dark theme
 class ResultsModel(QAbstractTableModel):
     """Rows of the opened file: the text, then label and score once its batch is done; the
     labels the user corrected (row -> label) in ``corrected``."""
+
+    relabelled = Signal(str, str)  # a row's label changed by a correction: (before, after)
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
@@ -55,11 +57,14 @@ class ResultsModel(QAbstractTableModel):
         pred = self.preds[row]
         if pred is None or label not in self.labels:
             return False
+        before = self.label(row)
         if label == pred.label:
             self.corrected.pop(row, None)
         else:
             self.corrected[row] = label
         self.dataChanged.emit(self.index(row, 0), self.index(row, CORRECTED))
+        if before != label:
+            self.relabelled.emit(before, label)
         return True
 
     def rowCount(self, parent=QModelIndex()) -> int:  # noqa: B008 (Qt's own signature)

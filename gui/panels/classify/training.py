@@ -1,8 +1,9 @@
 """The Classify page's "Use as training data…": the classified file's texts with their labels
 (the user's corrections win) written as a ``text,label`` CSV under the app's ``training-data``
 folder (core.classify.write_labelled_csv, in a job), then handed to the Fine-tune page
-(gui.links.train_on) with the classifier that made the predictions as the base. A mixin of the
-page: it uses the page's ctx, table, results and buttons."""
+(gui.links.train_on) with the classifier that made the predictions as the base; the label chart
+follows the corrections. A mixin of the page: it uses the page's ctx, table, results, chart and
+buttons."""
 from __future__ import annotations
 
 from gui.jobs import Job
@@ -10,6 +11,12 @@ from gui.jobs import Job
 
 class TrainingRows:
     """Use as training data: on the File tab's results."""
+
+    def _on_relabelled(self, before: str, after: str) -> None:
+        """A corrected label: the chart counts the labels as they now stand."""
+        self._counts[before] = self._counts.get(before, 0) - 1
+        self._counts[after] = self._counts.get(after, 0) + 1
+        self.chart.set_counts(self._counts)
 
     def can_train(self) -> bool:
         """A finished (or cancelled) file with at least one label to write."""

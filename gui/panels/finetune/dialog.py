@@ -5,6 +5,8 @@ opens with the last task and its file and settings, and switching task brings th
 from __future__ import annotations
 
 import json
+import re
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -149,6 +151,9 @@ class NewRunDialog(QDialog):
             self._ready = ready
         self._wanted_base = base  # a model list still being read may bring it (set_models)
         form.add_files([str(path)])  # refreshes the preview
+        # named after the file, without the time stamp an export put in its name
+        stem = re.sub(r"-\d{8}-\d{6}(-\d+)?$", "", Path(path).stem) or "run"
+        form.output.setText(f"{stem}-{time.strftime('%m%d-%H%M')}")
         return self._pick_wanted_base()
 
     def _base_chosen(self, _index: int) -> None:
