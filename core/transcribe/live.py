@@ -34,6 +34,9 @@ class LiveOptions:
     context_chars: int = 200  # of the text heard so far, given to Whisper as the prompt
     max_utterance: float = 20.0  # a longer one is cut (Whisper's window is 30 s)
     tentative_every: float = 1.0  # seconds of new speech between two tentative transcriptions
+    # ...and at least this many times what the last tentative transcription took: on a slow model
+    # (Whisper base on 2 cores) the tentative text must not hold up the final one
+    tentative_cost_factor: float = 3.0
 
 
 @dataclass(frozen=True)
@@ -202,6 +205,7 @@ def live(transcriber, options: TranscribeOptions, stop: CancelToken, cancel: Can
     buffer = np.zeros(0, dtype=np.float32)
     segments: list[Segment] = []
     language, busy = None, 0.0
+    quick_cost = 0.0  # seconds the last tentative transcription took
     tentative_at = 0  # buffer length at the last tentative transcription
     started = time.monotonic()
 
@@ -249,17 +253,19 @@ def live(transcriber, options: TranscribeOptions, stop: CancelToken, cancel: Can
         return bool(got)
 
     def heard(final: bool) -> Iterator[Event]:
-        nonlocal tentative_at
+        nonlocal tentative_at, quick_cost
         for a, b in vad.feed(buffer, final):
             for seg in transcribe(a, b):
                 segments.append(seg)
                 yield seg
             tentative_at = len(buffer)
+        every = max(settings.tentative_every, settings.tentative_cost_factor * quick_cost)
         if (not final and vad.start is not None and chunks.empty()  # not behind the speaker
-                and len(buffer) - max(tentative_at, vad.start)
-                >= settings.tentative_every * SAMPLE_RATE):
+                and len(buffer) - max(tentative_at, vad.start) >= every * SAMPLE_RATE):
             tentative_at = len(buffer)
+            t0 = time.perf_counter()
             text = " ".join(s.text for s in transcribe(vad.start, len(buffer), quick=True))
+            quick_cost = time.perf_counter() - t0
             yield Tentative(vad.start / SAMPLE_RATE, len(buffer) / SAMPLE_RATE, text)
 
     try:
