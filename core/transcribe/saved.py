@@ -69,7 +69,7 @@ def load_transcript(path: str | Path) -> tuple[Transcript, SavedSummary | None]:
     transcript = Transcript.from_json(data)
     s = data.get("summary")
     summary = None
-    if isinstance(s, dict) and str(s.get("text") or "").strip():
+    if isinstance(s, dict) and isinstance(s.get("text"), str):
         summary = SavedSummary(str(s["text"]), str(s.get("model") or ""),
                                int(s.get("parts") or 1), int(s.get("passes") or 1))
     return transcript, summary

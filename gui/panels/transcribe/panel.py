@@ -5,11 +5,9 @@ are kept on disk (kept.py) with their summaries (summary.py); requests to and fr
 are in requests.py."""
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
@@ -23,11 +21,11 @@ from PySide6.QtWidgets import (
 from core.device import DevicePreference
 from core.errors import BadInput
 from core.events import Done, Event, Progress
-from core.transcribe import AUDIO_SUFFIXES, Segment, TranscribeOptions, to_txt
+from core.transcribe import AUDIO_SUFFIXES, Segment, TranscribeOptions
 from gui.links import SegmentLink
-from gui.panels.transcribe import requests
+from gui.panels.transcribe import exports, requests
 from gui.panels.transcribe.engine import Kept, file_job, transcriber_opener
-from gui.panels.transcribe.jobs import export_job, list_audio_job
+from gui.panels.transcribe.jobs import list_audio_job
 from gui.panels.transcribe.kept import KeptTranscripts
 from gui.panels.transcribe.live import LiveControls
 from gui.panels.transcribe.options import OptionsBox
@@ -381,46 +379,15 @@ class TranscribePanel(QWidget):
         self._update_buttons()
 
     def copy_all(self) -> None:
-        if self.shown and self.shown.transcript:
-            QGuiApplication.clipboard().setText(to_txt(self.shown.transcript))
-            self.ctx.notify.show_info("Transcript copied to the clipboard.", timeout_ms=2000)
+        exports.copy_all(self)
 
     def _choose_export_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Default export folder",
-                                                  self.ctx.settings.get("transcribe/export_dir",
-                                                                        ""))
-        if folder:
-            self.ctx.settings.set("transcribe/export_dir", folder)
-            self.ctx.notify.show_info(f"Exports go to {folder} from now on.")
+        exports.choose_export_folder(self)
 
     def export_current(self, fmt: str, path: str | None = None):
         """Write the shown transcript as ``fmt`` in a job (``exported`` says where); returns the
         job, or None when there is nothing to write or the user cancelled the dialog."""
-        item = self.shown
-        if item is None or item.transcript is None:
-            return None
-        if path is None:
-            folder = self.ctx.settings.get("transcribe/export_dir", "")
-            if folder:
-                path = str(Path(folder) / f"{Path(item.path).stem}.{fmt}")
-            else:
-                path, _ = QFileDialog.getSaveFileName(
-                    self, "Export transcript", str(Path(item.path).with_suffix(f".{fmt}")),
-                    f"{fmt.upper()} (*.{fmt})")
-                if not path:
-                    return None
-        snapshot = replace(item.transcript, segments=list(item.transcript.segments))
-        subtitles = self.viewer.subtitles.options()  # the boxes keep it within its limits
-        job = self.ctx.runner.start(f"Exporting {Path(path).name}",
-                                    export_job(snapshot, fmt, path, subtitles), quiet=True)
-        job.event.connect(self._on_exported)
-        job.failed.connect(self.ctx.notify.show_error)
-        return job
-
-    def _on_exported(self, ev: Event) -> None:
-        if isinstance(ev, Done):
-            self.ctx.notify.show_info(f"Saved {ev.result}")
-            self.exported.emit(ev.result)
+        return exports.export_current(self, fmt, path)
 
     def shutdown(self) -> None:
         """On quit (jobs already cancelled): free the loaded model without waiting."""

@@ -74,16 +74,17 @@ def find_item(items: list[QueueItem], target: Path) -> QueueItem | None:
 
 
 def segment_at(segments: list[Segment], seconds: float) -> int | None:
-    """The segment a link to ``seconds`` means: one whose start shows as that [mm:ss] (links are
-    made from segment starts, cut to the second), else the one holding the moment, else the
-    nearest start."""
+    """The segment a link to ``seconds`` means. A whole second is a ``[mm:ss]`` label, made from
+    a segment's start cut to the second: the segment whose start shows as that label (else the
+    one holding the moment). A finer time: the segment holding it. Else the nearest start."""
     if not segments:
         return None
     whole = int(seconds)
     labelled = [i for i, s in enumerate(segments) if int(s.start) == whole]
     holding = [i for i, s in enumerate(segments) if s.start <= seconds < s.end]
     both = [i for i in labelled if i in holding]
-    for found in (both, labelled, holding):
+    order = (both, labelled, holding) if seconds == whole else (holding, labelled)
+    for found in order:
         if found:
             return found[0]
     return min(range(len(segments)), key=lambda i: abs(segments[i].start - seconds))
