@@ -60,7 +60,7 @@ def test_summarise_cancel_then_summarise_and_the_summary_survives_a_rebuild(
     assert pane.summarise_button.isEnabled() and not pane.progress.isVisible()
 
     # a shorter one (still several parts for a 256-token context): written and kept
-    short = kept_row(qtbot, panel, long_transcript(tmp_path / "short.wav", 24))
+    short = kept_row(qtbot, panel, long_transcript(tmp_path / "short.wav", 3))
     qtbot.mouseClick(pane.summarise_button, Qt.LeftButton)
     qtbot.waitUntil(lambda: not pane.busy, timeout=120_000)
     assert short.summary is not None and short.summary.parts > 1
@@ -68,7 +68,7 @@ def test_summarise_cancel_then_summarise_and_the_summary_survives_a_rebuild(
     assert pane.text.toPlainText() == short.summary.text
     assert "parts" in pane.status.text() and pane.copy_button.isEnabled()
     kept = json.loads(Path(short.saved).read_text())
-    assert kept["summary"]["text"] == short.summary.text and len(kept["segments"]) == 24
+    assert kept["summary"]["text"] == short.summary.text and len(kept["segments"]) == 3
     written = pane.export(str(tmp_path / "summary.txt"))
     qtbot.waitUntil(lambda: (tmp_path / "summary.txt").exists(), timeout=10_000)
     assert written is not None
@@ -84,7 +84,7 @@ def test_summarise_cancel_then_summarise_and_the_summary_survives_a_rebuild(
     row = next(i for i, it in enumerate(again.items) if it.path == short.path)
     again.queue.selectRow(row)
     assert again.summary.text.toPlainText() == short.summary.text
-    assert again.segments.rowCount() == 24
+    assert again.segments.rowCount() == 3
     again.shutdown()
 
 
