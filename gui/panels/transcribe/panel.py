@@ -98,7 +98,8 @@ class TranscribePanel(QWidget):
         below = QSplitter(Qt.Horizontal)
         below.addWidget(self.viewer)
         below.addWidget(self.summary)
-        below.setSizes([640, 360])
+        below.setStretchFactor(0, 1)  # the transcript takes what the window gains
+        below.setSizes([700, 340])
         split.addWidget(below)
         split.setSizes([330, 300])
         lay = QVBoxLayout(self)

@@ -100,6 +100,8 @@ class SummaryPane(QWidget):
                                   default_name="SmolLM2-135M-Instruct",
                                   settings_key="transcribe/summary_model")
         self.model_box.bind(self.session, describe_engine)
+        self.model_box.combo.setMinimumWidth(150)  # a narrow pane beside the transcript
+        self.setMinimumWidth(300)
         self.session.failed.connect(self._on_failed)
         self.session.cancelled.connect(self._on_cancelled)
         self.session.idle.connect(self._on_load_idle)
