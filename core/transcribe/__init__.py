@@ -4,6 +4,7 @@ What the panels, the CLI and other packages use; the modules inside may move."""
 from __future__ import annotations
 
 from core.transcribe.audio import AUDIO_SUFFIXES, decode
+from core.transcribe.corpus import corpus_text, write_corpus
 from core.transcribe.formats import (
     DEFAULT_FORMAT,
     FORMATS,
@@ -20,6 +21,7 @@ from core.transcribe.record import (
     record,
     stop_playback,
 )
+from core.transcribe.saved import SavedSummary, load_transcript, save_transcript, saved_path
 from core.transcribe.service import Transcriber, open_transcriber, transcribe_file
 from core.transcribe.subtitles import Cue, SubtitleOptions, cues
 from core.transcribe.types import (
@@ -41,9 +43,9 @@ from core.transcribe.types import (
 __all__ = [
     'AUDIO_SUFFIXES', 'DEFAULT_FASTER_MODEL', 'DEFAULT_FORMAT', 'DEFAULT_MODELS',
     'DEFAULT_OPENAI_MODEL', 'ENGINES', 'ENGLISH_MODELS', 'FORMATS', 'Level', 'MAX_BEAM_SIZE',
-    'Cue', 'Recording', 'Segment', 'SubtitleOptions', 'TASKS', 'TranscribeOptions', 'Transcriber',
-    'Transcript', 'Word', 'cues',
-    'check_input_device', 'decode', 'default_model', 'english_only', 'export', 'export_path',
-    'open_transcriber', 'play', 'record', 'stop_playback', 'to_txt', 'transcribe_file',
-    'write_export',
+    'Cue', 'Recording', 'SavedSummary', 'Segment', 'SubtitleOptions', 'TASKS',
+    'TranscribeOptions', 'Transcriber', 'Transcript', 'Word', 'cues',
+    'check_input_device', 'corpus_text', 'decode', 'default_model', 'english_only', 'export',
+    'export_path', 'load_transcript', 'open_transcriber', 'play', 'record', 'save_transcript',
+    'saved_path', 'stop_playback', 'to_txt', 'transcribe_file', 'write_corpus', 'write_export',
 ]

@@ -85,6 +85,10 @@ def test_live_mode_shows_text_while_speaking_and_stop_makes_a_finished_row(qtbot
     assert panel.queue.item(0, 0).text().startswith("live-")
     assert not panel.viewer.tentative
     assert panel.live.button.text() == "◉ Live"
+    qtbot.waitUntil(lambda: item.saved is not None, timeout=10_000)  # kept, as every finished row
+    from core.transcribe import load_transcript
+
+    assert "your country" in load_transcript(item.saved)[0].text.lower()
     with qtbot.waitSignal(panel.exported, timeout=10_000):
         panel.export_current("srt", str(tmp_path / "live.srt"))
     assert "your country" in " ".join((tmp_path / "live.srt").read_text().split())

@@ -165,6 +165,7 @@ class LiveControls(QWidget):
             item.transcript = ev.result.transcript
             item.duration = item.transcript.duration
             item.status = "Done"
+            panel.kept.save(item)  # kept as JSON like every finished row
             if item in panel.items:
                 cell = panel.queue.item(panel.items.index(item), 0)
                 cell.setText(Path(item.path).name)

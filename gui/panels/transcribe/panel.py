@@ -1,13 +1,13 @@
 """The Transcribe page: lays out the queue, the options, the viewer, the record and live
 controls, and runs the queue one file at a time on the one model the page keeps loaded (see
-engine.py); live mode (live.py) takes a row of its own on the same model."""
+engine.py); live mode (live.py) takes a row of its own on the same model. Finished transcripts
+are kept on disk (kept.py) with their summaries (summary.py); requests to and from other pages
+are in requests.py."""
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
@@ -21,14 +21,18 @@ from PySide6.QtWidgets import (
 from core.device import DevicePreference
 from core.errors import BadInput
 from core.events import Done, Event, Progress
-from core.transcribe import AUDIO_SUFFIXES, Segment, TranscribeOptions, to_txt
-from gui.panels.transcribe.engine import file_job, transcriber_opener
-from gui.panels.transcribe.jobs import export_job, list_audio_job
+from core.transcribe import AUDIO_SUFFIXES, Segment, TranscribeOptions
+from gui.links import SegmentLink
+from gui.panels.transcribe import exports, requests
+from gui.panels.transcribe.engine import Kept, file_job, transcriber_opener
+from gui.panels.transcribe.jobs import list_audio_job
+from gui.panels.transcribe.kept import KeptTranscripts
 from gui.panels.transcribe.live import LiveControls
 from gui.panels.transcribe.options import OptionsBox
 from gui.panels.transcribe.playback import Player
 from gui.panels.transcribe.queue import QueueItem, QueueTable
 from gui.panels.transcribe.record import RecordControls
+from gui.panels.transcribe.summary import SummaryPane
 from gui.panels.transcribe.viewer import TranscriptViewer
 from gui.widgets.model_session import ModelSession
 
@@ -54,6 +58,7 @@ class TranscribePanel(QWidget):
         self.session.idle.connect(self._on_load_idle)
         self.destroyed.connect(self.shutdown_session)  # a page dropped without shutdown()
         self.player = Player(ctx, parent=self)
+        self.kept = KeptTranscripts(ctx, parent=self)
         self.setAcceptDrops(True)
 
         title = QLabel("Transcribe")
@@ -80,6 +85,7 @@ class TranscribePanel(QWidget):
         self.options_box = OptionsBox(ctx.settings)
         self.viewer = TranscriptViewer()
         self.viewer.subtitles.bind(ctx.settings)
+        self.summary = SummaryPane(ctx, self.kept)
 
         top = QWidget()
         tl = QVBoxLayout(top)
@@ -89,7 +95,12 @@ class TranscribePanel(QWidget):
         tl.addWidget(self.options_box)
         split = QSplitter(Qt.Vertical)
         split.addWidget(top)
-        split.addWidget(self.viewer)
+        below = QSplitter(Qt.Horizontal)
+        below.addWidget(self.viewer)
+        below.addWidget(self.summary)
+        below.setStretchFactor(0, 1)  # the transcript takes what the window gains
+        below.setSizes([700, 340])
+        split.addWidget(below)
         split.setSizes([330, 300])
         lay = QVBoxLayout(self)
         lay.setContentsMargins(24, 20, 24, 12)
@@ -115,7 +126,12 @@ class TranscribePanel(QWidget):
         for fmt, b in self.viewer.export_buttons.items():
             b.clicked.connect(lambda _=False, f=fmt: self.export_current(f))
         self.viewer.export_folder_button.clicked.connect(self._choose_export_folder)
+        self.summary.ask.connect(lambda: requests.ask_in_chat(self))
+        self.summary.train.connect(lambda: requests.train_on(self))
+        self.summary.stopped.connect(self._update_buttons)
+        self.kept.restored.connect(self.add_kept)
         self._update_buttons()
+        self.kept.restore()  # the finished rows of the last session
 
     @property
     def shown(self) -> QueueItem | None:
@@ -178,6 +194,15 @@ class TranscribePanel(QWidget):
         self._pump()
         return rows
 
+    def add_kept(self, items: list[QueueItem]) -> None:
+        """Finished rows read back from kept transcripts (one already on the page is skipped)."""
+        for item in items:
+            if not any(i.saved == item.saved for i in self.items):
+                self.items.append(item)
+                self.queue.add(item)
+                self.kept.remember(item.saved)
+        self._update_buttons()
+
     def _show_row(self, item: QueueItem) -> None:
         if item in self.items:
             self.queue.show_item(self.items.index(item), item)
@@ -239,7 +264,8 @@ class TranscribePanel(QWidget):
             return
         item.status = "Running"
         job = self.ctx.runner.start(f"Transcribing {item.name}",
-                                    file_job(transcriber, item.path, item.options))
+                                    file_job(transcriber, item.path, item.options,
+                                             self.kept.path_for(item)))
         item.job = job
         job.event.connect(lambda ev, it=item: self._on_event(it, ev))
         job.failed.connect(lambda exc, it=item: self._on_failed(it, exc))
@@ -259,6 +285,8 @@ class TranscribePanel(QWidget):
             else:
                 item.status = ev.stage
             self._show_row(item)
+        elif isinstance(ev, Kept):
+            self.kept.kept(item, ev.path)
         elif isinstance(ev, Segment):
             item.segments.append(ev)
             if self.shown is item:
@@ -321,6 +349,8 @@ class TranscribePanel(QWidget):
             if self.items[row].finished:
                 if self.shown is self.items[row]:
                     self.viewer.show_item(None)
+                if self.items[row].saved:
+                    self.kept.forget(self.items[row].saved)  # the file stays: links name it
                 del self.items[row]
                 self.queue.removeRow(row)
         self._update_buttons()
@@ -332,6 +362,11 @@ class TranscribePanel(QWidget):
         self.cancel_button.setEnabled(0 <= row < len(self.items) and not self.items[row].finished)
         self.clear_button.setEnabled(any(i.finished for i in self.items))
         self.viewer.set_has_text(self.shown is not None and self.shown.transcript is not None)
+        self.summary.sync(self.shown)
+
+    def show_segment(self, request: SegmentLink) -> int | None:
+        """A [mm:ss] link (gui.links): select that transcript and play the segment."""
+        return requests.show_segment(self, request)
 
     # ---- viewer ----------------------------------------------------------------------------
     def _on_queue_selection(self) -> None:
@@ -345,46 +380,15 @@ class TranscribePanel(QWidget):
         self._update_buttons()
 
     def copy_all(self) -> None:
-        if self.shown and self.shown.transcript:
-            QGuiApplication.clipboard().setText(to_txt(self.shown.transcript))
-            self.ctx.notify.show_info("Transcript copied to the clipboard.", timeout_ms=2000)
+        exports.copy_all(self)
 
     def _choose_export_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Default export folder",
-                                                  self.ctx.settings.get("transcribe/export_dir",
-                                                                        ""))
-        if folder:
-            self.ctx.settings.set("transcribe/export_dir", folder)
-            self.ctx.notify.show_info(f"Exports go to {folder} from now on.")
+        exports.choose_export_folder(self)
 
     def export_current(self, fmt: str, path: str | None = None):
         """Write the shown transcript as ``fmt`` in a job (``exported`` says where); returns the
         job, or None when there is nothing to write or the user cancelled the dialog."""
-        item = self.shown
-        if item is None or item.transcript is None:
-            return None
-        if path is None:
-            folder = self.ctx.settings.get("transcribe/export_dir", "")
-            if folder:
-                path = str(Path(folder) / f"{Path(item.path).stem}.{fmt}")
-            else:
-                path, _ = QFileDialog.getSaveFileName(
-                    self, "Export transcript", str(Path(item.path).with_suffix(f".{fmt}")),
-                    f"{fmt.upper()} (*.{fmt})")
-                if not path:
-                    return None
-        snapshot = replace(item.transcript, segments=list(item.transcript.segments))
-        subtitles = self.viewer.subtitles.options()  # the boxes keep it within its limits
-        job = self.ctx.runner.start(f"Exporting {Path(path).name}",
-                                    export_job(snapshot, fmt, path, subtitles), quiet=True)
-        job.event.connect(self._on_exported)
-        job.failed.connect(self.ctx.notify.show_error)
-        return job
-
-    def _on_exported(self, ev: Event) -> None:
-        if isinstance(ev, Done):
-            self.ctx.notify.show_info(f"Saved {ev.result}")
-            self.exported.emit(ev.result)
+        return exports.export_current(self, fmt, path)
 
     def shutdown(self) -> None:
         """On quit (jobs already cancelled): free the loaded model without waiting."""
@@ -393,3 +397,4 @@ class TranscribePanel(QWidget):
     def shutdown_session(self) -> None:
         self.session.shutdown()  # no load starts any more
         self.session.release()
+        self.summary.shutdown()

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (
 )
 
 if TYPE_CHECKING:
-    from core.transcribe import Segment, TranscribeOptions, Transcript
+    from core.transcribe import SavedSummary, Segment, TranscribeOptions, Transcript
     from gui.jobs import Job
 
 QUEUE_COLUMNS = ("File", "Duration", "Status", "Progress", "RTF", "Language")
@@ -48,6 +48,8 @@ class QueueItem:
     job: Job | None = None
     error: str = ""
     options: TranscribeOptions | None = None  # what it runs with, fixed when it starts
+    saved: str | None = None  # the transcript JSON kept in the data folder (kept.py)
+    summary: SavedSummary | None = None  # its summary (summary.py), kept in that JSON
 
     @property
     def finished(self) -> bool:

@@ -84,6 +84,8 @@ class TranscriptViewer(QWidget):
         self.title.setObjectName("viewerTitle")
         self.search = QLineEdit(placeholderText="Search the transcript…")
         self.search.setClearButtonEnabled(True)
+        self.search.setMinimumWidth(160)  # a long title line does not squeeze it away
+        self.title.setMinimumWidth(1)
         self.table = QTableWidget(0, len(SEGMENT_COLUMNS))
         self.table.setHorizontalHeaderLabels(SEGMENT_COLUMNS)
         self.table.verticalHeader().setVisible(False)
