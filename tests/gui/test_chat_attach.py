@@ -46,7 +46,7 @@ def test_attach_then_ask_the_tiny_model_shows_the_sources(qtbot, window, tiny_ch
     attach_and_wait(qtbot, panel, [p])
     assert panel.conversation.title == "notes.txt"
     assert [c.findChild(QLabel).text() for c in panel.attachments.bar.chips] \
-        == ["📎 notes.txt"]
+        == ["notes.txt"]
     assert panel.attachments.bar.isVisible()
     stats = send_and_wait(qtbot, panel, "What comes second?", timeout=60_000)
     assert stats.tokens == 8

@@ -64,7 +64,7 @@ class AttachmentBar(QWidget):
             chip = QFrame(objectName="chip")
             chip.setFrameShape(QFrame.StyledPanel)
             what = {"transcript": "transcript", "table": "table"}.get(a.kind, "text")
-            label = QLabel(f"📎 {a.name}")
+            label = QLabel(a.name)
             label.setToolTip(f"{a.path}\n{what}, {a.lines} lines, {len(a.chunks)} chunks"
                              + (", indexed" if a.vectors is not None else ""))
             remove = QToolButton(text="×")
