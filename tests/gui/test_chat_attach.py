@@ -171,3 +171,43 @@ def test_files_dropped_on_the_page_are_attached(qtbot, window, tmp_path):
     panel.attachments.bar.chips[0].findChild(QToolButton).click()
     assert panel.attachments.items == [] and not panel.attachments.bar.isVisible()
     panel.shutdown()
+
+
+class SlowEmbedder(WordEmbedder):
+    def embed(self, texts, cancel):
+        for _ in texts:
+            cancel.wait(0.05)
+            cancel.raise_if_cancelled()
+        yield from super().embed(texts, cancel)
+
+
+def test_indexing_a_long_file_shows_progress_and_can_be_cancelled(qtbot, window, tmp_path):
+    from gui.panels.chat.attachments import INDEX_AT_ATTACH_CHARS
+
+    p = tmp_path / "big.txt"
+    p.write_text(filler(400))
+    assert len(p.read_text()) > INDEX_AT_ATTACH_CHARS  # long enough to be embedded when attached
+    panel, _ = make_panel(qtbot, window, ScriptedEngine())
+    panel.attachments._retriever = fake_retriever(SlowEmbedder())
+    bar = panel.attachments.bar
+    with qtbot.waitSignal(panel.attachments.attached, timeout=10_000) as blocker:
+        panel.attachments.attach([p])
+        qtbot.waitUntil(lambda: bar.progress.isVisible() and bar.cancel_button.isVisible(),
+                        timeout=5000)
+        bar.cancel_button.click()
+    assert blocker.args == [False]
+    assert panel.store.attachments.of(panel.conversation.id) == []
+    assert not bar.progress.isVisible() and not bar.isVisible()
+    panel.shutdown()
+
+
+def test_a_file_changed_after_attaching_is_marked(qtbot, window, tmp_path):
+    p = tmp_path / "draft.md"
+    p.write_text("First version.\n")
+    panel, _ = make_panel(qtbot, window, ScriptedEngine())
+    attach_and_wait(qtbot, panel, [p])
+    assert panel.attachments.bar.chips[0].findChild(QLabel).text() == "draft.md"
+    p.write_text("Second, longer version.\n")
+    panel.open_conversation(panel.conversation.id)
+    assert panel.attachments.bar.chips[0].findChild(QLabel).text() == "draft.md (changed on disk)"
+    panel.shutdown()

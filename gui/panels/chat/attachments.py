@@ -64,9 +64,13 @@ class AttachmentBar(QWidget):
             chip = QFrame(objectName="chip")
             chip.setFrameShape(QFrame.StyledPanel)
             what = {"transcript": "transcript", "table": "table"}.get(a.kind, "text")
-            label = QLabel(a.name)
+            stale = a.stale()
+            label = QLabel(a.name + (" (changed on disk)" if stale else ""))
             label.setToolTip(f"{a.path}\n{what}, {a.lines} lines, {len(a.chunks)} chunks"
-                             + (", indexed" if a.vectors is not None else ""))
+                             + (", indexed" if a.vectors is not None else "")
+                             + ("\nThe file changed after it was attached: answers still use "
+                                "the attached text. Detach it and attach it again to use the "
+                                "new one." if stale else ""))
             remove = QToolButton(text="×")
             remove.setToolTip(f"Detach {a.name}")
             remove.clicked.connect(lambda _=False, i=a.id: self.remove_requested.emit(i))
