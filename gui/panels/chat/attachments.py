@@ -229,7 +229,13 @@ class ChatAttachments(QObject):
         self.panel.open_new_chat(self.panel.model_box.current_id(),
                                  request.title or Path(request.path).name)
         question = request.question.strip()
-        self.attach([request.path], then=(lambda: self.panel.send(question)) if question else None)
+        self.attach([request.path], then=(lambda: self._ask(question)) if question else None)
+
+    def _ask(self, question: str) -> None:
+        if self.panel.busy():  # something started meanwhile: the question waits in the box
+            self.panel.composer.setPlainText(question)
+        else:
+            self.panel.send(question)
 
     # ---- drops ---------------------------------------------------------------------------
     def eventFilter(self, obj, event) -> bool:
