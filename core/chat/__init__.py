@@ -3,6 +3,7 @@
 What the panels, the CLI and other packages use; the modules inside may move."""
 from __future__ import annotations
 
+from core.chat.attach import Attachment, Chunk, read_attachment
 from core.chat.engine import (
     ENGINES,
     ChatEngine,
@@ -22,6 +23,15 @@ from core.chat.history import (
 )
 from core.chat.llama import BEAM_REFUSED, LlamaEngine
 from core.chat.remote import RemoteEngine, RemoteInfo
+from core.chat.retrieval import (
+    EMBED_MODEL,
+    RetrievalOptions,
+    Retriever,
+    Source,
+    Sources,
+    answer_with_files,
+    fits_whole,
+)
 from core.chat.settings import (
     DEFAULT_CHAT_MODEL,
     PRESETS,
@@ -32,6 +42,8 @@ from core.chat.settings import (
 )
 
 __all__ = [
+    'EMBED_MODEL', 'Attachment', 'Chunk', 'RetrievalOptions', 'Retriever', 'Source', 'Sources',
+    'answer_with_files', 'fits_whole', 'read_attachment',
     'BEAM_REFUSED', 'ENGINES', 'ChatEngine', 'ChatRequest', 'ChatTrainingExport', 'Conversation',
     'DEFAULT_CHAT_MODEL',
     'GenerationSettings', 'HistoryDamaged', 'HistoryStore', 'HistoryUnavailable', 'LlamaEngine',

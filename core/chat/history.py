@@ -20,12 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from core.chat.attach_store import AttachmentStore, migrate
 from core.errors import BadInput
 from core.paths import set_aside
 
 ROLES = ("system", "user", "assistant")
 _KEEP: Any = object()  # "leave this field as it is" in HistoryStore.update
-_SCHEMA_VERSION = 1
+_SCHEMA_VERSION = 2  # 2: attachments and their chunk index (core.chat.attach_store)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS conversations (
     id            INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -73,9 +74,11 @@ def _connect(path: Path) -> sqlite3.Connection:
             raise sqlite3.DatabaseError("; ".join(str(r) for r in result[:3]))
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA foreign_keys=ON")
+        version = db.execute("PRAGMA user_version").fetchone()[0]
         with db:
             db.executescript(_SCHEMA)
-            db.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
+            migrate(db, version)  # an older file upgrades in place
+            db.execute(f"PRAGMA user_version={max(version, _SCHEMA_VERSION)}")
     except BaseException:
         db.close()
         raise
@@ -172,6 +175,11 @@ class HistoryStore:
             " coalesce((SELECT max(created) FROM messages), 0))"
         ).fetchone()
         self._last = float(row[0])
+
+    @property
+    def attachments(self) -> AttachmentStore:
+        """The files attached to conversations, with their chunk index."""
+        return AttachmentStore(self)
 
     # -- plumbing ----------------------------------------------------------------------------
 

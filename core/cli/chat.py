@@ -41,6 +41,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                       "(default: %(default)s)")
     chat.add_argument("--context", type=int, metavar="N",
                       help="cap the context length the model declares at N tokens")
+    chat.add_argument("--attach", nargs="+", metavar="FILE", default=[],
+                      help="answer from these files (text, Markdown, CSV, or a transcript JSON "
+                      "from this app); the sources used are printed on stderr")
     add_device_option(chat)
     chat.set_defaults(handler=run)
 
@@ -91,8 +94,10 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     # checked before the model loads; the model's own defaults apply once it is known
     messages = ({"role": "user", "content": args.prompt},)
     ChatRequest(messages, args.system or "", settings_from(args, model_defaults(None))).validate()
+    from core.chat import read_attachment
     from core.models.registry import Registry
 
+    attachments = [read_attachment(f) for f in args.attach]  # a bad file: one line, before loading
     engine = drive(lambda c: open_chat(Registry(), args.model, args.device, c, engine=args.engine,
                                        max_context=args.context), err)
     defaults = model_defaults(engine.info.path)
@@ -108,8 +113,30 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     stats = None
 
     stop = Stop()
-    stats = drive(lambda cancel: printing_tokens(engine.stream(request, cancel), out), err, stop)
+    used: list = []
+    stats = drive(lambda cancel: printing_tokens(
+        _answer(engine, request, attachments, args.device, used, cancel), out), err, stop)
     out.write("\n")  # the partial reply stays printed when Ctrl+C stopped it
     out.flush()
     print(figures_line(stats), file=err)
+    for source in used:
+        print(f"source: {source.label()}"
+              + (f" (score {source.score:.2f})" if source.score is not None else ""), file=err)
     return stop.exit_code if stop.cancelled else 0
+
+
+def _answer(engine, request, attachments: list, device: str, used: list, cancel):
+    """The reply's events; with files attached, answered from them (the sources they gave are
+    put in ``used``)."""
+    if not attachments:
+        yield from engine.stream(request, cancel)
+        return
+    from core.chat import Retriever, Sources, answer_with_files
+    from core.models.registry import Registry
+
+    retriever = Retriever.bundled(Registry(), device)
+    for ev in answer_with_files(engine, retriever, request, attachments, cancel):
+        if isinstance(ev, Sources):
+            used.extend(ev.sources)
+        else:
+            yield ev

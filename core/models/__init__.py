@@ -7,6 +7,7 @@ from core.models.adapters import ADAPTER_CONFIG, adapter_base, adapter_config, a
 from core.models.catalog import BUNDLED, HUB_CATALOGUE, PACKS, RESOURCES, PackSpec, find_pack
 from core.models.convert import convert_gguf, ensure_loadable, prepared
 from core.models.detect import dir_size, inspect_path, slug
+from core.models.embed import Embedder, Embeddings, open_embedder
 from core.models.endpoint_api import EndpointModelMissing, EndpointRefused, EndpointUnreachable
 from core.models.endpoints import Endpoint, EndpointStore
 from core.models.entry import HUB_ID, META_FILE, SOURCE_LABELS, Format, ModelEntry, Source, Task
@@ -27,11 +28,12 @@ from core.models.registry import Registry
 from core.models.userlist import UserList
 
 __all__ = [
-    "ADAPTER_CONFIG", "BUNDLED", "Endpoint", "EndpointModelMissing", "EndpointRefused", "EndpointStore",
+    "ADAPTER_CONFIG", "BUNDLED", "Embedder", "Embeddings", "Endpoint", "EndpointModelMissing",
+    "EndpointRefused", "EndpointStore",
     "EndpointUnreachable", "GGUF_OUT_TYPES", "HUB_CATALOGUE", "HUB_ID", "META_FILE",
     "OFFLINE_HINT", "PACKS", "RESOURCES", "SOURCE_LABELS", "Format", "GgufInfo", "ModelEntry",
     "PackSpec", "Registry", "Source", "Task", "UserList", "adapter_base", "adapter_config",
     "apply_adapter", "context_length", "convert_gguf", "dir_size", "download", "dtype_for",
     "ensure_loadable", "export_gguf", "find_pack", "gguf_info", "inspect_path", "is_out_of_memory",
-    "load_hf", "load_trained", "out_of_memory", "prepared", "slug", "trained_kind",
+    "load_hf", "load_trained", "open_embedder", "out_of_memory", "prepared", "slug", "trained_kind",
 ]

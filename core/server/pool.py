@@ -63,7 +63,7 @@ def opener(registry, entry: ModelEntry, device: str, cancel: CancelToken) -> Ite
 
         return open_classifier(registry, entry.id, device, cancel)
     if entry.task is Task.FEATURE_EXTRACTION:
-        from core.server.embed import open_embedder
+        from core.models.embed import open_embedder
 
         return open_embedder(registry, entry.id, device, cancel)
     if entry.task is Task.SPEECH_RECOGNITION:

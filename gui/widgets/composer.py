@@ -1,4 +1,5 @@
-"""The message input box (Enter sends, Shift+Enter starts a new line) and its buttons."""
+"""The message input box (Enter sends, Shift+Enter starts a new line) and its buttons (Send, Stop,
+Regenerate, Cancel edit, Attach…)."""
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
@@ -18,7 +19,7 @@ class Composer(QPlainTextEdit):
 
 
 class ComposeBar(QWidget):
-    """The composer with Send / Stop / Regenerate / Cancel edit beside it."""
+    """The composer with Send / Stop / Regenerate / Cancel edit / Attach… beside it."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -32,8 +33,12 @@ class ComposeBar(QWidget):
         self.regen_button = QPushButton("Regenerate")
         self.cancel_edit_button = QPushButton("Cancel edit")
         self.cancel_edit_button.hide()
+        self.attach_button = QPushButton("Attach…")
+        self.attach_button.setToolTip("Attach text, Markdown, CSV or transcript files: the answers "
+                                      "quote them (you can also drop files on the chat)")
         buttons = QVBoxLayout()
-        for b in (self.send_button, self.stop_button, self.regen_button, self.cancel_edit_button):
+        for b in (self.send_button, self.stop_button, self.regen_button, self.cancel_edit_button,
+                  self.attach_button):
             buttons.addWidget(b)
         buttons.addStretch(1)
         lay = QHBoxLayout(self)

@@ -1,9 +1,12 @@
 """One chat message: who wrote it, its text (markdown, code fences rendered while it streams),
-the figures line under it, Copy and Edit."""
+the sources an answer quoted (file · lines a–b), the figures line under it, Copy and Edit. In a
+chat with a transcript attached, ``[mm:ss]`` in an answer is a link (``moment_clicked``)."""
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QTextCursor
+import re
+
+from PySide6.QtCore import Qt, QUrl, Signal
+from PySide6.QtGui import QDesktopServices, QTextCursor
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -16,6 +19,36 @@ from PySide6.QtWidgets import (
 )
 
 FENCE = "```"
+MOMENT = re.compile(r"\[(?:(\d{1,2}):)?(\d{1,3}):([0-5]\d)\]")  # [mm:ss] or [h:mm:ss]
+MOMENT_SCHEME = "moment"
+
+
+def link_moments(text: str) -> str:
+    """Markdown with each ``[mm:ss]`` made a ``moment:<seconds>`` link."""
+    def link(m: re.Match) -> str:
+        seconds = int(m.group(1) or 0) * 3600 + int(m.group(2)) * 60 + int(m.group(3))
+        return f"[\\[{m.group(0)[1:-1]}\\]]({MOMENT_SCHEME}:{seconds})"
+
+    return MOMENT.sub(link, text)
+
+
+def sources_html(sources: list[dict]) -> str:
+    """"Sources" and one line per source; a transcript's time range links to its start."""
+    from html import escape
+
+    from core.chat import Source
+
+    lines = []
+    for d in sources:
+        try:
+            s = Source.from_dict(d)
+        except (KeyError, TypeError, ValueError):
+            continue
+        label = escape(s.label()) + ("" if s.score is None else f" <i>({s.score:.2f})</i>")
+        if s.start_s is not None:
+            label = f'<a href="{MOMENT_SCHEME}:{int(s.start_s)}">{label}</a>'
+        lines.append(label)
+    return ("<b>Sources</b><br>" + "<br>".join(lines)) if lines else ""
 
 
 def figures_text(meta: dict) -> str:
@@ -36,7 +69,7 @@ class AutoHeightBrowser(QTextBrowser):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setOpenExternalLinks(True)
+        self.setOpenLinks(False)  # MessageView opens web links and answers moment: ones
         self.setVerticalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
         self.setFrameShape(QFrame.NoFrame)
@@ -57,6 +90,7 @@ class AutoHeightBrowser(QTextBrowser):
 class MessageView(QFrame):
     copy_requested = Signal(str)
     edit_requested = Signal(int)
+    moment_clicked = Signal(float)  # seconds: a [mm:ss] link (or a source's time) was clicked
 
     def __init__(self, role: str, text: str = "", meta: dict | None = None,
                  message_id: int | None = None, parent: QWidget | None = None) -> None:
@@ -73,6 +107,13 @@ class MessageView(QFrame):
         self.figures.setObjectName("figures")
         self.figures.setWordWrap(True)
         self.figures.setVisible(bool(self.figures.text()))
+        self.sources = QLabel()
+        self.sources.setObjectName("sources")
+        self.sources.setWordWrap(True)
+        self.sources.setTextFormat(Qt.RichText)
+        self.sources.linkActivated.connect(lambda href: self._on_link(QUrl(href)))
+        self.set_sources((meta or {}).get("sources") or [])
+        self.moment_links = False  # [mm:ss] in the text are links (a transcript is attached)
         self.copy_button = QToolButton(text="Copy")
         self.copy_button.clicked.connect(lambda: self.copy_requested.emit(self.text))
         self.edit_button = QToolButton(text="Edit")
@@ -81,6 +122,7 @@ class MessageView(QFrame):
             lambda: self.edit_requested.emit(self.message_id if self.message_id else -1))
         self.body = AutoHeightBrowser()
         self.body.setMinimumWidth(60)
+        self.body.anchorClicked.connect(self._on_link)
         head = QHBoxLayout()
         head.setContentsMargins(0, 0, 0, 0)
         head.addWidget(self.who)
@@ -92,15 +134,18 @@ class MessageView(QFrame):
         lay.setSpacing(2)
         lay.addLayout(head)
         lay.addWidget(self.body)
+        lay.addWidget(self.sources)
         lay.addWidget(self.figures)
+        self._final = True
         self._markdown = False  # streaming: the text is shown as markdown (it has a code fence)
         self.set_text(text, final=True)
 
     def set_text(self, text: str, *, final: bool) -> None:
         self.text = text
+        self._final = final
         self._markdown = False
         if final and self.role == "assistant":
-            self.body.setMarkdown(text)
+            self.body.setMarkdown(link_moments(text) if self.moment_links else text)
         elif self.role == "assistant" and FENCE in text:
             self._show_streaming_markdown()
         else:
@@ -133,3 +178,25 @@ class MessageView(QFrame):
     def set_figures(self, text: str) -> None:
         self.figures.setText(text)
         self.figures.setVisible(bool(text))
+
+    def set_sources(self, sources: list[dict]) -> None:
+        """The sources the answer was given (``core.chat.Source`` dicts), under its text."""
+        html = sources_html(sources)
+        self.sources.setText(html)
+        self.sources.setVisible(bool(html))
+
+    def set_moment_links(self, on: bool) -> None:
+        """Make ``[mm:ss]`` in a finished answer links (or plain text again)."""
+        if on != self.moment_links:
+            self.moment_links = on
+            if self._final:
+                self.set_text(self.text, final=True)
+
+    def _on_link(self, url: QUrl) -> None:
+        if url.scheme() == MOMENT_SCHEME:
+            try:
+                self.moment_clicked.emit(float(url.path()))
+            except ValueError:
+                pass
+        elif url.scheme() in ("http", "https", "mailto"):
+            QDesktopServices.openUrl(url)

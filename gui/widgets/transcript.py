@@ -11,6 +11,7 @@ from gui.widgets.message_view import MessageView
 class Transcript(QScrollArea):
     copy_requested = Signal(str)
     edit_requested = Signal(int)
+    moment_clicked = Signal(float)  # a [mm:ss] link in an answer, in seconds
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -32,6 +33,7 @@ class Transcript(QScrollArea):
         view = MessageView(role, text, meta, message_id)
         view.copy_requested.connect(self.copy_requested)
         view.edit_requested.connect(self.edit_requested)
+        view.moment_clicked.connect(self.moment_clicked)
         self.lay.insertWidget(self.lay.count() - 1, view)
         self.views.append(view)
         self._stick_to_bottom = True

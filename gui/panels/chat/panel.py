@@ -26,6 +26,8 @@ from core.chat import (
 from core.errors import BadInput
 from core.models.registry import Task
 from gui.context import AppContext
+from gui.links import AskInChat
+from gui.panels.chat.attachments import ChatAttachments
 from gui.panels.chat.loaded import (
     EngineLoader,
     default_loader,
@@ -113,6 +115,7 @@ class ChatPanel(QWidget):
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(split)
+        self.attachments = ChatAttachments(self)  # attached files: chips, drops, sources, links
 
         # ---- wiring ----
         self.search.textChanged.connect(self.refresh_list)
@@ -205,6 +208,7 @@ class ChatPanel(QWidget):
         for m in self.store.messages(conv_id):
             if m.role in ("user", "assistant"):
                 self.transcript.add(m.role, m.content, m.meta, m.id)
+        self.attachments.show_conversation(conv_id)
         self._update_buttons()
 
     def new_chat(self) -> None:
@@ -216,6 +220,7 @@ class ChatPanel(QWidget):
         self.notice.hide()
         self.chat_list.clearSelection()
         self.chat_list.setCurrentItem(None)
+        self.attachments.show_conversation(None)
         self._sync_defaults(force=True)
         self.composer.setFocus()
         self._update_buttons()
@@ -257,10 +262,15 @@ class ChatPanel(QWidget):
         self.store.delete(self.conversation.id)
         self.conversation = None
         self.transcript.clear()
+        self.attachments.show_conversation(None)
         self.refresh_list()
         if self.chat_list.count():
             self.chat_list.setCurrentRow(0)
         self._update_buttons()
+
+    def ask_about(self, request: AskInChat) -> None:
+        """Another page's Ask in Chat: a new chat with the file attached, the question asked."""
+        self.attachments.ask_about(request)
 
     def export_dialog(self, kind: str) -> None:
         start = self.ctx.settings.get("chat/export_dir", str(Path.home()))
@@ -384,7 +394,7 @@ class ChatPanel(QWidget):
         self.reply = ReplyStream(self.ctx, self.store, view, message.id, name, parent=self)
         self.reply.truncated.connect(self._show_notice)
         self.reply.finished.connect(self._on_reply_finished)
-        self.reply.start(engine, request)
+        self.reply.start(engine, request, self.attachments.stream_for(engine, view))
         self._update_buttons()
 
     def _show_notice(self, text: str) -> None:

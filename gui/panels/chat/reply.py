@@ -1,4 +1,5 @@
-"""One reply being generated: tokens reach its view in batches, the history gets what was shown."""
+"""One reply being generated: tokens reach its view in batches, the history gets what was shown
+(with the sources it quoted, when files are attached)."""
 from __future__ import annotations
 
 import time
@@ -7,8 +8,8 @@ from collections.abc import Iterator
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from core.cancel import CancelToken
-from core.chat import ChatRequest, HistoryStore, ReplyStats, Token, Truncated
-from core.events import Done, Event
+from core.chat import ChatRequest, HistoryStore, ReplyStats, Sources, Token, Truncated
+from core.events import Done, Event, Progress
 from gui.jobs import Job
 from gui.widgets.message_view import MessageView
 
@@ -30,17 +31,21 @@ class ReplyStream(QObject):
         self._waiting = False  # beam search: a placeholder shows until the reply is complete
         self._last_save = time.monotonic()
         self._stats: ReplyStats | None = None
+        self.sources: list[dict] = []  # what the answer was given to read (files attached)
         self._closed = False
         self._stop = CancelToken()
         self._timer = QTimer(self, interval=FLUSH_MS, timeout=self.flush)
 
-    def start(self, engine, request: ChatRequest) -> Job:
+    def start(self, engine, request: ChatRequest, stream=None) -> Job:
+        """``stream(request, cancel)``: the events to show (default: the engine's own stream;
+        with files attached, ``core.chat.answer_with_files``)."""
         if not request.settings.streams:
             self.view.set_text("Beam search: the reply appears when it is complete…", final=False)
             self.view.text = ""
             self._waiting = True
         self.job = self.ctx.runner.start("Generating a reply",
-                                         lambda c: self._stream(engine, request, c),
+                                         lambda c: self._stream(stream or engine.stream,
+                                                                request, c),
                                          min_interval=0)
         self.job.event.connect(self._on_event)
         self.job.failed.connect(self._on_failed)
@@ -48,11 +53,11 @@ class ReplyStream(QObject):
         self._timer.start()
         return self.job
 
-    def _stream(self, engine, request: ChatRequest, cancel: CancelToken) -> Iterator[Event]:
+    def _stream(self, stream, request: ChatRequest, cancel: CancelToken) -> Iterator[Event]:
         """The engine's stream under the reply's own stop token. Stop sets only that token, so
         the engine ends the reply at its next step and still delivers its figures (Done with
         stopped=True); the job's token (quitting the app) stops it too."""
-        events = engine.stream(request, self._stop)
+        events = stream(request, self._stop)
         try:
             for ev in events:
                 if cancel.cancelled:
@@ -76,10 +81,18 @@ class ReplyStream(QObject):
             self._pending += ev.text
         elif isinstance(ev, Truncated):
             self.truncated.emit(ev.message)
+        elif isinstance(ev, Sources):
+            self.sources = [s.to_dict() for s in ev.sources]
+            self.view.set_sources(self.sources)
+            self.view.set_figures("")
+        elif isinstance(ev, Progress):  # the attached files being indexed before the answer
+            self.view.set_figures(ev.stage + (f" {ev.fraction:.0%}" if ev.fraction else ""))
         elif isinstance(ev, Done):
             self.flush()
             stats: ReplyStats = ev.result
             meta = {**stats.figures(), "model": self.model_name}
+            if self.sources:
+                meta["sources"] = self.sources
             self.view.set_text(stats.text, final=True)
             self.view.set_meta(meta)
             self.store.update_message(self.reply_id, stats.text, meta)
