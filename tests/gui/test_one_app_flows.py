@@ -56,3 +56,28 @@ def test_ask_in_chat_then_a_moment_link_plays_that_segment(qtbot, window, speech
     qtbot.waitUntil(lambda: len(played) == 1, timeout=10_000)
     assert played[0] == (2.0, 5.0)
     chat.shutdown()
+
+
+def test_a_transcript_becomes_a_prefilled_run_in_two_clicks(qtbot, window, tmp_path):
+    from core.transcribe import Segment, Transcript
+    from tests.gui.test_training_data import finetune_page, ok_starts_the_run, recording_trainer
+
+    seen = []
+    with qtbot.waitSignal(window.ctx.models.changed, timeout=30_000):
+        window.ctx.models.refresh()
+    finetune = finetune_page(window, recording_trainer(tmp_path, seen))
+    window.show_page("transcribe")
+    transcribe = window.page("transcribe")
+    kept_row(qtbot, transcribe, Transcript(
+        str(tmp_path / "lecture.wav"), 400.0,
+        [Segment(i * 4.0, i * 4.0 + 4.0, f"Item {i} of the lecture is about topic {i % 7}.")
+         for i in range(100)], "en", 1.0, "faster-whisper", "tiny.en"))
+    with qtbot.waitSignal(window.ctx.links.train_on, timeout=10_000):
+        qtbot.mouseClick(transcribe.summary.train_button, Qt.LeftButton)  # click 1
+    dlg = finetune.dialog
+    assert window.current_page() == "finetune" and dlg is not None and dlg.isVisible()
+    corpus = window.ctx.home.root / "training-data" / "lecture.txt"
+    assert dlg.form.task.currentData() == "causal-lm"
+    assert dlg.form.data_files() == (str(corpus),)
+    ok_starts_the_run(qtbot, finetune, dlg)  # click 2: the real data check accepts it
+    assert seen[0].task == "causal-lm" and seen[0].data == (str(corpus),)
