@@ -65,7 +65,7 @@ def test_compare_a_classifier_with_its_base(qtbot, window, tiny_classifier_dir, 
                    t.horizontalHeaderItem(0).text())
     assert _cells(figures) == [[f"{m['base_accuracy']:.3f}", f"{m['accuracy']:.3f}"],
                                [f"{m['base_f1_macro']:.3f}", f"{m['f1_macro']:.3f}"]]
-    matrices = [t for t in tables if "predicted" in t.horizontalHeaderItem(0).text()]
+    matrices = [t for t in tables if t.objectName() == "confusion"]
     assert len(matrices) == 2
     for t, score in zip(matrices, (cmp.base, cmp.tuned)):
         values = [[int(x) for x in row] for row in _cells(t)]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from PySide6.QtCore import QTimer, Signal
-from PySide6.QtWidgets import QFrame, QScrollArea, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFrame, QVBoxLayout, QWidget
 
 from core.cancel import CancelToken
 from core.chat import DEFAULT_CHAT_MODEL, ChatRequest, ReplyStats, Token
@@ -17,6 +17,7 @@ from gui.panels.chat.loaded import describe_engine
 from gui.widgets.message_view import MessageView
 from gui.widgets.model_box import ModelBox
 from gui.widgets.model_session import ModelSession
+from gui.widgets.transcript import Transcript
 
 FLUSH_MS = 40  # tokens reach the view in batches, at most 25 times a second
 
@@ -37,22 +38,14 @@ class CompareColumn(QFrame):
                             default_name="SmolLM2-135M-Instruct", settings_key=settings_key,
                             hint="Loads when you compare.")
         self.box.bind(self.session, describe_engine)
-        self.view = MessageView("assistant")
-        self.view.copy_requested.connect(self._copy)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QFrame.NoFrame)
-        holder = QWidget()
-        hl = QVBoxLayout(holder)
-        hl.setContentsMargins(0, 0, 0, 0)
-        hl.addWidget(self.view)
-        hl.addStretch(1)
-        scroll.setWidget(holder)
+        self.transcript = Transcript()  # the chat's own column of messages, holding one reply
+        self.view: MessageView = self.transcript.add("assistant", "", {}, None)
+        self.transcript.copy_requested.connect(self._copy)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(6, 6, 6, 6)
         lay.addWidget(self.box)
         lay.addWidget(self.box.status)
-        lay.addWidget(scroll, 1)
+        lay.addWidget(self.transcript, 1)
         self.job: Job | None = None
         self.stats: ReplyStats | None = None
         self.model_name = ""
@@ -90,6 +83,7 @@ class CompareColumn(QFrame):
             self._end(None, "stopped before it began")
             return
         self.model_name = engine.info.name
+        self.view.who.setText(self.model_name)
         self.view.set_figures("generating…")
         self.job = self.ctx.runner.start(f"Comparing: {self.model_name}",
                                          lambda c: self._events(engine, request, c),

@@ -74,7 +74,8 @@ def figures_table(cmp) -> QTableWidget:
 
 def confusion_table(labels: tuple[str, ...], matrix) -> QTableWidget:
     """Rows: the true label; columns: the predicted one; the diagonal (right) shaded."""
-    table = _table([f"true {x}" for x in labels], [f"predicted {x}" for x in labels])
+    table = _table(list(labels), list(labels))
+    table.setObjectName("confusion")
     top = max((v for row in matrix for v in row), default=0) or 1
     for r, row in enumerate(matrix):
         for c, v in enumerate(row):
@@ -157,6 +158,9 @@ class CompareDialog(QDialog):
             for score in (cmp.base, cmp.tuned):
                 group = QGroupBox(f"Confusion matrix: {score.name}")
                 gl = QVBoxLayout(group)
+                axes = QLabel("rows: the true label · columns: the predicted one")
+                axes.setObjectName("hint")
+                gl.addWidget(axes)
                 gl.addWidget(confusion_table(cmp.labels, score.confusion))
                 gl.addStretch(1)
                 row.addWidget(group)
