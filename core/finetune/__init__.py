@@ -4,11 +4,13 @@ What the panels, the CLI and other packages use; the modules inside may move:
 config (FinetuneConfig, defaults), data / examples / preview (reading and checking the data),
 model (the base model), baseline (the base measured before training, the result in words),
 trainer (Trainer glue), run (``train``), runs (run folders), publish, merge, script (export),
-child (``train_in_child``: a run in a child process)."""
+child (``train_in_child``: a run in a child process), compare / compare_measure
+(``compare_with_base``: a finished run against its base on its eval split)."""
 from __future__ import annotations
 
 from core.finetune.baseline import base_of, result_line, result_text
 from core.finetune.child import TrainingCrashed, train_in_child
+from core.finetune.compare import BaseComparison, ModelScore, compare_with_base
 from core.finetune.config import (
     DEFAULT_LEARNING_RATES,
     METHODS,
@@ -26,7 +28,8 @@ from core.finetune.script import export_script
 from core.models.loading import load_trained
 
 __all__ = [
-    'DEFAULT_LEARNING_RATES', 'METHODS', 'TASKS', 'DataPreview', 'FinetuneConfig', 'LossPoint',
+    'BaseComparison', 'DEFAULT_LEARNING_RATES', 'METHODS', 'ModelScore', 'compare_with_base',
+    'TASKS', 'DataPreview', 'FinetuneConfig', 'LossPoint',
     'RunInfo', 'RunResult', 'TrainProgress', 'base_of', 'base_tokenizer', 'check_output_name',
     'default_learning_rate',
     'export_script', 'last_checkpoint', 'list_runs', 'load_trained', 'merge_adapter',

@@ -28,6 +28,7 @@ from core.models.registry import Task
 from gui.context import AppContext
 from gui.links import AskInChat
 from gui.panels.chat.attachments import ChatAttachments
+from gui.panels.chat.compare import ComparePane
 from gui.panels.chat.loaded import (
     EngineLoader,
     default_loader,
@@ -100,6 +101,10 @@ class ChatPanel(QWidget):
         clay.addWidget(self.compose)
 
         self.settings_box = SettingsBox()
+        self.compare = ComparePane(ctx, loader or default_loader(ctx), self.settings_box, hide=(
+            self.model_box, self.model_status, self.transcript, self.compose))  # Compare mode
+        bar.insertWidget(bar.count() - 1, self.compare.toggle)
+        clay.insertWidget(2, self.compare, 1)
         self.settings_panel = settings_scroll = self.settings_box.in_scroll_area()
 
         # the side columns keep their widths whatever the centre shows (a load's progress bar,
@@ -410,6 +415,7 @@ class ChatPanel(QWidget):
 
     def stop(self) -> None:
         """Stop generating (the partial reply stays) or cancel a model load."""
+        self.compare.stop()
         if self.reply is not None:
             self.reply.stop()
         elif self.session.busy:
@@ -424,6 +430,7 @@ class ChatPanel(QWidget):
         if self._closed:
             return
         self._closed = True
+        self.compare.shutdown()
         self.session.shutdown()
         if self.reply is not None:
             self.reply.stop()

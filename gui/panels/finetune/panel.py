@@ -22,6 +22,7 @@ from core.models import ModelEntry
 from gui.context import AppContext
 from gui.jobs import Job
 from gui.panels.finetune.actions import RunActions
+from gui.panels.finetune.compare import BaseCompare
 from gui.panels.finetune.dialog import NewRunDialog
 from gui.panels.finetune.plot import HINT, LossPlot
 from gui.panels.finetune.runs import RunList
@@ -68,9 +69,10 @@ class FinetunePanel(QWidget, RunActions):
         self.gguf_button.setToolTip("Write the run's model as a GGUF file (LoRA merged in) that "
                                     "chats on llama.cpp, and list it on the Models page")
         self.cancel_button = QPushButton("Cancel run")
+        self.compare = BaseCompare(self)  # Compare with base: its button, job and dialog
         bar = QHBoxLayout()
         for b in (self.new_button, self.resume_button, self.script_button, self.merge_button,
-                  self.gguf_button, self.try_button):
+                  self.gguf_button, self.try_button, self.compare.button):
             bar.addWidget(b)
         bar.addStretch(1)
         bar.addWidget(self.cancel_button)
@@ -187,6 +189,7 @@ class FinetunePanel(QWidget, RunActions):
                              ("merge", self.merge_button), ("gguf", self.gguf_button),
                              ("try", self.try_button)):
             button.setEnabled(b[name])
+        self.compare.sync(self.selected_run())
         self._draw_curve()
 
     def _draw_curve(self) -> None:
