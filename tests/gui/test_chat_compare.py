@@ -132,3 +132,19 @@ def test_two_real_tiny_models_side_by_side(qtbot, window, tiny_chat_dir, tiny_gp
     for col in (a, b):
         assert "8 tokens" in col.view.figures.text() and "TTFT" in col.view.figures.text()
     panel.shutdown()
+
+
+def test_the_attachment_chips_hide_in_compare_mode_and_come_back(qtbot, window, tmp_path):
+    from tests.gui.test_chat_attach import ScriptedEngine, attach_and_wait
+    from tests.gui.test_chat_panel import make_panel
+
+    note = tmp_path / "note.txt"
+    note.write_text("One line.\n")
+    panel, _ = make_panel(qtbot, window, ScriptedEngine())
+    attach_and_wait(qtbot, panel, [note])
+    assert panel.attachments.bar.isVisible()
+    panel.compare.set_active(True)
+    assert not panel.attachments.bar.isVisible()
+    panel.compare.set_active(False)
+    assert panel.attachments.bar.isVisible()
+    panel.shutdown()

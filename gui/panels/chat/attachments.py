@@ -39,6 +39,7 @@ class AttachmentBar(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("attachments")
+        self.suppressed = False  # Compare mode hides the bar
         self.chips_row = QHBoxLayout()
         self.chips_row.setContentsMargins(0, 0, 0, 0)
         self.progress = QProgressBar()
@@ -90,8 +91,13 @@ class AttachmentBar(QWidget):
             self.progress.setFormat("Reading…")
         self._sync()
 
+    def suppress(self, on: bool) -> None:
+        """Hidden whatever it holds (the page is in Compare mode, which has no attachments)."""
+        self.suppressed = on
+        self._sync()
+
     def _sync(self) -> None:
-        self.setVisible(bool(self.chips) or self.progress.isVisibleTo(self))
+        self.setVisible(not self.suppressed and (bool(self.chips) or self.progress.isVisibleTo(self)))
 
 
 class ChatAttachments(QObject):
