@@ -66,7 +66,7 @@ class BaseComparison:
     def lines(self) -> list[str]:
         """The comparison as text (the CLI prints it)."""
         b, t = self.base, self.tuned
-        out = [f"{self.run}: {self.task}, {self.n_eval} held-out example(s)",
+        out = [f"{self.run}: {self.task}, {self.n_eval} held-out example{'' if self.n_eval == 1 else 's'}",
                f"{'':<10}{'base':>12}{'tuned':>12}"]
         if self.classification:
             out.append(f"{'accuracy':<10}{b.accuracy:>12.3f}{t.accuracy:>12.3f}")
@@ -232,7 +232,7 @@ def _measure(config, model, tok, tokenizer, labels, eval_ds, device, cancel, emi
 
     def tick(done: int, total: int) -> None:
         emit(Progress(f"Measuring the {which} model", stage + 0.9 * done / max(total, 1),
-                      stages, f"{done}/{total} held-out example(s)"))
+                      stages, f"{done}/{total} held-out example{'' if total == 1 else 's'}"))
 
     if config.task == "classification":
         s = classify_scores(model, tok, eval_ds, labels, device, cancel, tick)

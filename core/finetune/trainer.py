@@ -277,8 +277,9 @@ def _measure_base(trainer, config: FinetuneConfig, eval_ds, relay) -> dict[str, 
     its eval loss is the first eval point of the curve (step 0)."""
     if not eval_ds:
         return {}
+    n = len(eval_ds)
     relay.emit(Progress("Measuring the base model", 4, 5,
-                        f"{len(eval_ds)} held-out example(s), before training"))
+                        f"{n} held-out example{'' if n == 1 else 's'}, before training"))
     base = measure_base(trainer, config.task, eval_ds)
     relay.run.save(metrics={**relay.run.data.get("metrics", {}), **base})
     relay.add_point(LossPoint(0, base["base_eval_loss"], "eval"))

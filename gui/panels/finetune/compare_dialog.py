@@ -150,8 +150,9 @@ class CompareDialog(QDialog):
     def show_result(self, cmp) -> None:
         self.result = cmp
         what = ("classification" if cmp.classification else "language model")
-        self._ended(f"{cmp.run} against its base, {what}, on the {cmp.n_eval} example(s) the run "
-                    f"held out: {cmp.summary()}")
+        n = cmp.n_eval
+        self._ended(f"{cmp.run} against its base, {what}, on the {n} example{'' if n == 1 else 's'} "
+                    f"the run held out: {cmp.summary()}")
         self.body.addWidget(figures_table(cmp))
         if cmp.classification:
             row = QHBoxLayout()
