@@ -170,21 +170,13 @@ class TranscribePanel(QWidget):
         for folder in folders:
             job = self.ctx.runner.start(f"Listing {Path(folder).name}", list_audio_job(folder),
                                         quiet=True)
-            job.event.connect(lambda ev, f=folder: isinstance(ev, Done) and self._add_listed(f, ev.result))
+            job.event.connect(lambda ev: isinstance(ev, Done) and self.add_files(ev.result))
             job.failed.connect(self.ctx.notify.show_error)
         if rows and self.queue.currentRow() < 0:
             self.queue.selectRow(rows[0])
         self._update_buttons()
         self._pump()
         return rows
-
-    def _add_listed(self, folder: str, paths: list[str]) -> None:
-        """A dropped or chosen folder was listed: queue its audio files, or say it has none."""
-        if not paths:
-            self.ctx.notify.show_info(f"The folder '{Path(folder).name}' holds no audio or "
-                                      "video files to transcribe.")
-            return
-        self.add_files(paths)
 
     def _show_row(self, item: QueueItem) -> None:
         if item in self.items:
