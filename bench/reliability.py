@@ -243,7 +243,7 @@ def output_dir_is_file(ctx: Ctx):
 def chat_ctrl_c(ctx: Ctx):
     f = ctx.fresh("row14")
     proc = ctx.popen(f, "chat", "tell me a story", "--model", ctx.tiny_chat,
-                     "--max-new-tokens", "200", "--temperature", "1")
+                     "--max-new-tokens", "150", "--temperature", "1")  # fits its 256 context
     first = proc.stdout.read(20)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
