@@ -1,6 +1,9 @@
 """Reliability benchmark: the fault matrix of issue 15, end to end, as a user would meet it. Every
 case runs the CLI in fresh processes on a fresh data folder (a tiny random model, so no case waits
 on real weights except the transcription one) and prints one row: case, expected, observed, pass.
+The GUI and server rows run the fault suite's tests for them (tests/faults/test_gui_inputs.py,
+tests/faults/test_server_inputs.py: the real window offscreen, the server on a loopback port with
+the bundled models) in a child, one row per page or kind of request.
 
     .venv/bin/python bench/reliability.py [--budget 900] [--only NAME ...] [--soak]
 
@@ -240,7 +243,7 @@ def output_dir_is_file(ctx: Ctx):
 def chat_ctrl_c(ctx: Ctx):
     f = ctx.fresh("row14")
     proc = ctx.popen(f, "chat", "tell me a story", "--model", ctx.tiny_chat,
-                     "--max-new-tokens", "200", "--temperature", "1")
+                     "--max-new-tokens", "150", "--temperature", "1")  # fits its 256 context
     first = proc.stdout.read(20)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
@@ -285,6 +288,61 @@ def offline_hub(ctx: Ctx):
             _plain(out) and "offline" in out.stderr.lower())
 
 
+def damaged_settings(ctx: Ctx):
+    f = ctx.fresh("settings")
+    home = f / "home"
+    home.mkdir()
+    raw = bytes((i * 151 + 7) % 256 for i in range(3000))
+    (home / "settings.ini").write_bytes(raw)
+    code = ("from core.paths import AppHome; from gui.settings import Settings\n"
+            "s = Settings(AppHome.default()); print(s.problem); s.set('a/b', 1); s.sync()")
+    out = subprocess.run([PY, "-c", code], cwd=ROOT, env={**ctx.env(f), "QT_QPA_PLATFORM":
+                                                          "offscreen"},
+                         capture_output=True, text=True, timeout=60)
+    copies = list(home.glob("settings.ini.broken-*"))
+    ok = (out.returncode == 0 and "settings.ini" in out.stdout and len(copies) == 1
+          and copies[0].read_bytes() == raw and copies[0].name in out.stdout)
+    return ("moved aside with a timestamp, defaults, one sentence naming both, never overwritten",
+            f"{len(copies)} copy, bytes kept {bool(copies) and copies[0].read_bytes() == raw}; "
+            f"{out.stdout.strip()[:50]}…", ok)
+
+
+def big_table(ctx: Ctx):
+    from tests.core.test_large_inputs import TABLE_CEILING, _write_big_table, peak_rss
+
+    f = ctx.fresh("bigcsv")
+    path = f / "big reviews.csv"
+    rows = _write_big_table(path, 50)
+    code = ("import sys; from core.classify import read_table; "
+            "t = read_table(sys.argv[1]); print(len(t.texts))")
+    started = time.monotonic()
+    peak, out, err, rc = peak_rss([PY, "-c", code, str(path)], ctx.env(f))
+    took = time.monotonic() - started
+    ok = rc == 0 and out.strip() == str(rows) and peak < TABLE_CEILING
+    return (f"every row read, peak under {TABLE_CEILING >> 20} MB",
+            f"{out.strip() or _last(err)} rows of {rows}; peak {peak >> 20} MB; {took:.1f} s", ok)
+
+
+def _pytest_cases(select: str, path: str, expected: str):
+    """Cases that need the real window or a served model run as the fault suite's tests, in a
+    child (offscreen Qt; the server on a loopback port); the row is pytest's verdict."""
+    def case(ctx: Ctx):
+        out = subprocess.run([PY, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p",
+                              "no:logging", path, "-k", select], cwd=ROOT,
+                             env={**os.environ, "PYTHONPATH": str(ROOT),
+                                  "QT_QPA_PLATFORM": "offscreen", "HF_HUB_OFFLINE": "1"},
+                             capture_output=True, text=True, timeout=900)
+        failed = [ln.split("::")[-1][:60] for ln in out.stdout.splitlines()
+                  if ln.startswith("FAILED")]
+        seen = _last(out.stdout) + (f"; failed: {', '.join(failed)}" if failed else "")
+        return expected, seen[:160], out.returncode == 0
+    return case
+
+
+GUI_TESTS = "tests/faults/test_gui_inputs.py"
+SERVER_TESTS = "tests/faults/test_server_inputs.py"
+WORDS = "named in words, no traceback; the page stays usable; earlier work kept"
+
 CASES: dict[str, Callable[[Ctx], object]] = {
     "row 1  rerun a killed run without --resume": kill_then_rerun,
     "row 2  truncated user_models.json": lambda c: user_list(c, b'[{"id": "x", "pa', "row2"),
@@ -302,6 +360,24 @@ CASES: dict[str, Callable[[Ctx], object]] = {
     "Ctrl+C during finetune": lambda c: _signal_run(c, signal.SIGINT, 130, "ctrlc"),
     "damaged chats.sqlite3": damaged_history,
     "offline Hub id": offline_hub,
+    "damaged settings.ini": damaged_settings,
+    "50 MB CSV to classify": big_table,
+    "GUI Classify: empty, binary, UTF-16, mixed, huge line, no column, folder, vanished, odd "
+    "names": _pytest_cases("classify", GUI_TESTS, WORDS),
+    "GUI Transcribe: corrupt, empty, truncated, wrong extension, folder, vanished":
+        _pytest_cases("transcribe", GUI_TESTS, WORDS),
+    "GUI Fine-tune New-run dialog: the same bad data files":
+        _pytest_cases("finetune", GUI_TESTS, WORDS),
+    "GUI Chat: a model whose folder or weights are gone": _pytest_cases("chat", GUI_TESTS, WORDS),
+    "server: malformed JSON, wrong types, empty messages, unknown model, huge prompt":
+        _pytest_cases("body or types or empty or unknown or huge", SERVER_TESTS,
+                      "400/404 in OpenAI's shape naming the field; the server goes on"),
+    "server: empty, binary, truncated, wrong-extension audio uploads":
+        _pytest_cases("audio or upload", SERVER_TESTS,
+                      "400 naming the client's file; a good upload transcribed after"),
+    "server: an engine failing mid-stream, a 500":
+        _pytest_cases("engine or internal", SERVER_TESTS,
+                      "an error event / 500 in OpenAI's shape; the connection and server go on"),
 }
 
 

@@ -1,7 +1,8 @@
 """The one reader of user text files: plain text and CSV/TSV tables, with encoding detection.
 Classify and Fine-tune read their files through it, so they accept and refuse the same files with
 the same messages (Fine-tune parses JSON lines from the text it returns). ``stream_lines`` reads a
-large text file line by line in bounded memory, each line cut to a length (Classify's files)."""
+large text file line by line in bounded memory, each line cut to a length (Classify's files);
+``open_table`` streams the rows of a large CSV/TSV file the same way."""
 from __future__ import annotations
 
 import codecs
@@ -18,6 +19,8 @@ LABEL_COLUMNS = ("label", "labels", "class", "category", "target", "sentiment", 
 TABLE_SUFFIXES = (".csv", ".tsv")
 CHUNK_BYTES = 1 << 20  # what stream_lines reads at a time
 SNIFF_CHARS = 65536  # looks_binary's sample
+SNIFF_TABLE_CHARS = 8192  # what a table's delimiter is sniffed from
+TABLE_LINE_CHARS = 1 << 24  # the longest line a table may have
 
 
 def read_text_file(path: str | Path) -> tuple[str, str]:
@@ -163,34 +166,106 @@ class Table:
 
 
 def parse_table(text: str, path: str | Path) -> Table:
-    """Rows of a table. ``.tsv``: tabs, no quoting. ``.csv``: comma or semicolon, whichever the
-    file uses. Any other name: the delimiter is sniffed among , tab ; |. BadInput for a file
-    that is not a table, has no header, or is malformed (naming the line)."""
+    """Rows of a table held in memory. ``.tsv``: tabs, no quoting. ``.csv``: comma or semicolon,
+    whichever the file uses. Any other name: the delimiter is sniffed among , tab ; |. BadInput
+    for a file that is not a table, has no header, or is malformed (naming the line)."""
     p = Path(path)
+    lines = io.StringIO(text)
+    options, delimiter = _dialect(text[:SNIFF_TABLE_CHARS], p)
+    reader = csv.reader(lines, **options)
+    header = _header(reader, p, empty=f"'{p.name}' is empty.")
+    return Table(header, list(_rows(reader, p)), delimiter)
+
+
+@dataclass
+class TableFile:
+    """A CSV/TSV file read a row at a time: its encoding, delimiter and header are known when it
+    is opened; ``rows()`` streams the rows after the header (blank lines dropped), so a large
+    table costs about one row of memory, not the whole file."""
+    path: Path
+    encoding: str
+    columns: list[str]
+    delimiter: str
+    options: dict
+
+    def rows(self) -> Iterator[list[str]]:
+        try:
+            with open(self.path, encoding=self.encoding, errors="replace", newline="") as f:
+                reader = csv.reader(_bounded_lines(f, self.path), **self.options)
+                _header(reader, self.path)
+                yield from _rows(reader, self.path)
+        except OSError as exc:
+            raise BadInput(f"Cannot read '{self.path.name}': {exc.strerror or exc}.") from exc
+
+
+def open_table(path: str | Path) -> TableFile:
+    """A CSV/TSV file opened for streaming (``TableFile.rows``): the encoding is found as
+    ``read_text_file`` finds it and the delimiter sniffed as ``parse_table`` does, from the
+    start of the file. BadInput as read_text_file and parse_table for what they refuse."""
+    p = _existing_file(path)
+    encoding = sniff_encoding(p)
+    try:
+        with open(p, encoding=encoding, errors="replace", newline="") as f:
+            sample = f.read(SNIFF_TABLE_CHARS)
+            if not sample.strip():
+                raise BadInput(f"'{p.name}' holds only whitespace.",
+                               hint="Choose a file with some text in it.")
+            f.seek(0)
+            options, delimiter = _dialect(sample, p)
+            header = _header(csv.reader(_bounded_lines(f, p), **options), p)
+    except OSError as exc:
+        raise BadInput(f"Cannot read '{p.name}': {exc.strerror or exc}.") from exc
+    return TableFile(p, encoding, header, delimiter, options)
+
+
+def _dialect(sample: str, p: Path) -> tuple[dict, str]:
+    """(csv.reader options, delimiter) for a table whose text starts with ``sample``."""
     suffix = p.suffix.lower()
     if suffix == ".tsv":
-        reader, delimiter = csv.reader(io.StringIO(text), delimiter="\t",
-                                       quoting=csv.QUOTE_NONE), "\t"
-    else:
-        try:
-            dialect = csv.Sniffer().sniff(text[:8192], delimiters=",;" if suffix == ".csv"
-                                          else ",\t;|")
-            reader, delimiter = csv.reader(io.StringIO(text), dialect), dialect.delimiter
-        except csv.Error as exc:
-            if suffix != ".csv":
-                raise BadInput(f"'{p.name}' does not look like a CSV or TSV table.",
-                               hint="Use a .csv or .tsv file with a header row.") from exc
-            reader, delimiter = csv.reader(io.StringIO(text)), ","
+        return {"delimiter": "\t", "quoting": csv.QUOTE_NONE}, "\t"
     try:
-        header = next(reader, None)
-        if header is None:
-            raise BadInput(f"'{p.name}' is empty.")
-        columns = [c.strip().lstrip("\ufeff") for c in header]
-        rows = [row for row in reader if any(cell.strip() for cell in row)]
+        dialect = csv.Sniffer().sniff(sample, delimiters=",;" if suffix == ".csv" else ",\t;|")
     except csv.Error as exc:
+        if suffix != ".csv":
+            raise BadInput(f"'{p.name}' does not look like a CSV or TSV table.",
+                           hint="Use a .csv or .tsv file with a header row.") from exc
+        return {}, ","
+    return {"dialect": dialect}, dialect.delimiter
+
+
+def _bounded_lines(f, p: Path) -> Iterator[str]:
+    """The lines of an open text file, each at most TABLE_LINE_CHARS long: a table with a
+    line longer than that (a whole file on one line) is refused instead of held whole."""
+    while line := f.readline(TABLE_LINE_CHARS):
+        if len(line) >= TABLE_LINE_CHARS and not line.endswith(("\n", "\r")):
+            raise BadInput(f"'{p.name}' has a line of over {TABLE_LINE_CHARS:,} characters: "
+                           "it is not a table of texts.",
+                           hint="Use a .txt file for one long text, or one row per line.")
+        yield line
+
+
+def _header(reader, p: Path, empty: str | None = None) -> list[str]:
+    """The first row of ``reader`` with something in it, its names stripped."""
+    for row in _rows(reader, p):
+        return [c.strip().lstrip("\ufeff") for c in row]
+    raise BadInput(empty or f"'{p.name}' holds only whitespace.",
+                   hint="Choose a file with some text in it.")
+
+
+def _rows(reader, p: Path) -> Iterator[list[str]]:
+    """The rows of ``reader`` that hold something; BadInput naming the line of a malformed one."""
+    try:
+        for row in reader:
+            if any(cell.strip() for cell in row):
+                yield row
+    except csv.Error as exc:
+        if "field limit" in str(exc):
+            raise BadInput(f"'{p.name}' has a cell of over {csv.field_size_limit():,} characters "
+                           f"near line {reader.line_num}.",
+                           hint="Shorten it, or put long texts in a .txt file, one per line."
+                           ) from exc
         raise BadInput(f"'{p.name}' is not a well-formed table near line {reader.line_num}: "
                        f"{exc}.") from exc
-    return Table(columns, rows, delimiter)
 
 
 def pick_column(columns: list[str], wanted: str | None, candidates: tuple[str, ...],

@@ -57,6 +57,8 @@ class MainWindow(QMainWindow):
         self.log_path = setup_logging(home)
         self.settings = Settings(home)
         self.notify = NotificationBar()
+        if self.settings.problem:  # damaged: moved aside, defaults used; said once, here
+            self.notify.show_info(self.settings.problem, timeout_ms=0)
         self.runner = JobRunner(self, notify=self.notify.show_error)
         self.ctx = AppContext(home, self.runner, self.settings, self.notify)
         links = self.ctx.links

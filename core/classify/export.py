@@ -3,12 +3,12 @@ probability column per label added, as a CSV written atomically."""
 from __future__ import annotations
 
 import csv
-import os
+import io
 from pathlib import Path
 
 from core.classify.engine import Prediction
 from core.classify.files import InputTable
-from core.errors import BadInput
+from core.paths import atomic_write
 
 
 def result_columns(labels: list[str], taken: list[str] = ()) -> list[str]:
@@ -32,7 +32,8 @@ def export_csv(table: InputTable | list[str], predictions: list[Prediction | Non
                path: str | Path, labels: list[str]) -> Path:
     """A CSV of the input (every original column, or a ``text`` column) with the predicted label,
     its score and one probability column per label added. Rows not classified (cancelled) get
-    empty cells. Written to a temporary file, then renamed: a failed export leaves no half file."""
+    empty cells. Written atomically (core.paths.atomic_write): a failed export leaves no half file
+    and the earlier one whole; BadInput naming the folder (and the space needed)."""
     path = Path(path)
     if isinstance(table, InputTable) and table.kind == "table":
         columns = list(table.columns)
@@ -42,18 +43,10 @@ def export_csv(table: InputTable | list[str], predictions: list[Prediction | Non
         body = [[t] for t in (table.texts if isinstance(table, InputTable) else table)]
     header = columns + result_columns(labels, columns)
     preds = list(predictions) + [None] * (len(body) - len(predictions))
-    tmp = path.with_name(path.name + ".partial")
-    try:
-        with open(tmp, "w", encoding="utf-8", newline="") as f:
-            w = csv.writer(f)
-            w.writerow(header)
-            for cells, pred in zip(body, preds):
-                w.writerow(cells + _result_cells(pred, labels))
-        os.replace(tmp, path)
-    except OSError as exc:
-        try:
-            tmp.unlink()
-        except OSError:
-            pass
-        raise BadInput(f"Cannot write '{path}': {exc.strerror or exc}.") from exc
+    buf = io.StringIO(newline="")
+    w = csv.writer(buf)
+    w.writerow(header)
+    for cells, pred in zip(body, preds):
+        w.writerow(cells + _result_cells(pred, labels))
+    atomic_write(path, buf.getvalue())
     return path

@@ -1,9 +1,10 @@
 """The texts to classify from a file: a .txt (one text per line) or a CSV/TSV table (one column),
 read through core.textfiles, with the rows kept so an export can add columns to them.
 
-A .txt is streamed line by line and every text is cut to ``max_chars`` as it is read: a classifier
-reads at most a few hundred tokens of a text, so a 50 MB one-line file costs megabytes, not
-gigabytes. ``short_text`` is the shortened echo of a text for a terminal or a table cell."""
+A .txt is streamed line by line, a CSV/TSV row by row, and every text is cut to ``max_chars`` as it
+is read: a classifier reads at most a few hundred tokens of a text, so a 50 MB one-line file or a
+50 MB table costs about what its kept rows hold, not gigabytes. ``short_text`` is the shortened
+echo of a text for a terminal or a table cell."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -12,9 +13,8 @@ from pathlib import Path
 from core.errors import BadInput
 from core.textfiles import (
     TEXT_COLUMNS,
-    parse_table,
+    open_table,
     pick_column,
-    read_text_file,
     sniff_encoding,
     stream_lines,
 )
@@ -58,13 +58,11 @@ def read_table(path: str | Path, column: str | None = None, *,
     p = Path(path).expanduser()
     if p.suffix.lower() not in (".csv", ".tsv"):
         return _read_lines(p, max_chars)
-    text, encoding = read_text_file(p)
-    table = parse_table(text, p)
-    del text
+    table = open_table(p)
     col = pick_column(table.columns, column, TEXT_COLUMNS, "text", p)
     ci = table.columns.index(col)
     rows, texts, skipped, cut = [], [], 0, 0
-    for row in table.rows:
+    for row in table.rows():
         if len(row) <= ci or not row[ci].strip():
             skipped += 1
             continue
@@ -76,8 +74,8 @@ def read_table(path: str | Path, column: str | None = None, *,
         texts.append(cell)
     if not texts:
         raise BadInput(f"'{p.name}' has no text in its column '{col}'.")
-    return InputTable(p, "table", encoding, texts, table.columns, col, rows, table.delimiter,
-                      skipped, cut)
+    return InputTable(p, "table", table.encoding, texts, table.columns, col, rows,
+                      table.delimiter, skipped, cut)
 
 
 def _read_lines(p: Path, max_chars: int) -> InputTable:

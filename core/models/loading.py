@@ -102,6 +102,11 @@ def load_hf(folder: str | Path, kind: str, device: str = "cpu", *, name: str | N
     except OutOfMemory:
         raise
     except (OSError, ValueError, KeyError) as exc:
+        if "no file named" in str(exc):  # transformers found the config but no weights
+            raise BadInput(f"The weights of '{name}' are missing: its folder '{folder}' has no "
+                           "model.safetensors or pytorch_model.bin.",
+                           hint="Put the model's weight files back in that folder, or remove "
+                                "the model and add it again.") from exc
         raise BadInput(f"'{name}' cannot be loaded as {_WHAT[kind]}: {exc}") from exc
     model.eval()
     return model, tokenizer

@@ -90,10 +90,12 @@ class Guard:
         config, stats = self.state.config, self.state.stats
         headers = dict(scope.get("headers") or [])
         status = [500]
+        started = [False]
 
         async def counted_send(message) -> None:
             if message["type"] == "http.response.start":
                 status[0] = message["status"]
+                started[0] = True
             await send(message)
 
         try:
@@ -115,7 +117,17 @@ class Guard:
                         raise TooLarge(limit)
                 return message
 
-            await self.app(scope, limited_receive, counted_send)
+            try:
+                await self.app(scope, limited_receive, counted_send)
+            except Exception as exc:
+                if started[0]:
+                    raise
+                # answered here, not by Starlette's outermost handler, which re-raises after
+                # answering: the server would then drop the client's kept-alive connection
+                log.error("%s %s failed", scope.get("method"), scope.get("path"), exc_info=exc)
+                error = from_exception(exc)
+                stats.error(error.status, error.message)
+                await _send_error(counted_send, error)
         finally:
             stats.count(status[0])
 
@@ -162,10 +174,15 @@ def _validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
         return "The request is not valid.", None
     first = errors[0]
     if first.get("type") == "json_invalid":
-        return f"The body is not valid JSON: {first.get('ctx', {}).get('error', '')}".strip(), None
+        why = str(first.get("ctx", {}).get("error", "")).strip()
+        return f"The body is not valid JSON{f' ({why})' if why else ''}.", None
     loc = [str(p) for p in first.get("loc", ()) if p != "body"]
     param = ".".join(loc) or None
     message = str(first.get("msg", "invalid"))
+    if param is None:  # the body as a whole: none at all, or JSON that is not an object
+        what = "has no body" if first.get("type") == "missing" else "body is not a JSON object"
+        return (f"The request {what}: send a JSON object such as "
+                '{"model": "...", "messages": [{"role": "user", "content": "Hi"}]}.'), None
     if first.get("type") == "missing":
         return f"'{param}' is required.", param
     return (f"'{param}': {message}." if param else f"{message}."), param

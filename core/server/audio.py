@@ -27,9 +27,18 @@ def _field(form, name: str) -> str | None:
     return str(value).strip() or None
 
 
+def upload_name(filename: str | None) -> str:
+    """A safe local name for an uploaded file that keeps the client's name (messages name it):
+    no folders, no leading dot or dash, at most 100 characters, its suffix kept."""
+    name = Path((filename or "").replace("\\", "/")).name
+    stem, suffix = Path(name).stem, Path(name).suffix.lower()[:8]
+    suffix = "." + "".join(c for c in suffix if c.isalnum()) if suffix else ""
+    stem = "".join(c if c.isalnum() or c in " ._-" else "_" for c in stem).strip(" .-")
+    return f"{stem[:100] or 'upload'}{suffix}"
+
+
 async def _save(upload: UploadFile, folder: Path) -> Path:
-    suffix = Path(upload.filename or "audio").suffix.lower()[:8]
-    path = folder / f"upload{suffix}"
+    path = folder / upload_name(upload.filename)
     with open(path, "wb") as out:
         while chunk := await upload.read(CHUNK):
             out.write(chunk)

@@ -26,7 +26,7 @@ def decode(path: str | Path):
         audio = decode_audio(str(path), sampling_rate=SAMPLE_RATE)
     except Exception as exc:  # PyAV raises its own error types for every kind of bad file
         raise BadInput(f"Cannot read '{path.name}' as audio: it is corrupt or not an audio or "
-                       f"video file ({exc.__class__.__name__}).") from exc
+                       "video file.") from exc  # PyAV's own error stays in the chain (the log)
     if audio.size == 0:
         raise BadInput(f"'{path.name}' has no audio in it.")
     return audio

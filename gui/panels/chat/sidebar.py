@@ -146,9 +146,12 @@ def write_export(ctx, store: HistoryStore, conv_id: int, path: str, kind: str) -
         text = store.export_markdown(conv_id)
     else:
         text = json.dumps(store.export_json(conv_id), indent=2, ensure_ascii=False)
+    from core.errors import BadInput
+    from core.paths import atomic_write
+
     try:
-        Path(path).write_text(text, encoding="utf-8")
-    except OSError as exc:
+        atomic_write(path, text)  # a failed export leaves the earlier file whole
+    except BadInput as exc:
         ctx.notify.show_error(exc)
         return
     ctx.settings.set("chat/export_dir", str(Path(path).parent))

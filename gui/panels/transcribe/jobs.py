@@ -35,12 +35,22 @@ def export_job(transcript: Transcript, fmt: str, path: str, subtitles=None) -> F
 
 
 def list_audio_job(folder: str) -> Factory:
-    """Done(result=the folder's audio files, sorted)."""
+    """Done(result=the folder's audio files, sorted); BadInput naming the folder when it has
+    none or cannot be read (moved or deleted since it was chosen)."""
 
     def run(cancel):
+        from core.errors import BadInput
         from core.transcribe import AUDIO_SUFFIXES
 
-        yield Done(result=sorted(str(f) for f in Path(folder).iterdir()
-                                 if f.suffix.lower() in AUDIO_SUFFIXES))
+        name = Path(folder).name
+        try:
+            found = sorted(str(f) for f in Path(folder).iterdir()
+                           if f.suffix.lower() in AUDIO_SUFFIXES)
+        except OSError as exc:
+            raise BadInput(f"The folder '{name}' cannot be read: "
+                           f"{exc.strerror or exc}.") from exc
+        if not found:
+            raise BadInput(f"The folder '{name}' holds no audio or video files to transcribe.")
+        yield Done(result=found)
 
     return run
