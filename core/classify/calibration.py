@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
@@ -120,12 +118,9 @@ def fit_calibration(logits: Sequence[Sequence[float]], labels: Sequence[int],
 
 def save_calibration(folder: str | Path, calibration: Calibration) -> Path:
     """Write ``calibration.json`` into ``folder`` atomically."""
-    target = Path(folder) / CALIBRATION_FILE
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".calibration-", suffix=".json")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(calibration.to_json(), fh, indent=2)
-    os.replace(tmp, target)
-    return target
+    from core.paths import atomic_write_json
+
+    return atomic_write_json(Path(folder) / CALIBRATION_FILE, calibration.to_json())
 
 
 def load_calibration(folder: str | Path) -> Calibration | None:

@@ -9,9 +9,6 @@ never logged and never part of an error message.
 from __future__ import annotations
 
 import json
-import os
-import stat
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -100,16 +97,11 @@ class KeyStore:
         return {k: v for k, v in data.items() if isinstance(v, str)} if isinstance(data, dict) else {}
 
     def _write(self, keys: dict[str, str]) -> None:
-        self.file.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=self.file.name + ".", suffix=".tmp", dir=self.file.parent)
-        try:
-            os.chmod(tmp, stat.S_IRUSR | stat.S_IWUSR)  # mkstemp makes it 0600; say so anyway
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(keys, fh)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.file)
-        except OSError as exc:
-            Path(tmp).unlink(missing_ok=True)
-            raise BadInput(f"Cannot save the endpoint's API key in '{self.file}': "
-                           f"{exc.strerror or exc}.") from exc
+        import json
+
+        from core.paths import atomic_write
+
+        try:  # a temporary file made 0600 (mkstemp), fsync, rename
+            atomic_write(self.file, json.dumps(keys))
+        except BadInput as exc:
+            raise BadInput(f"Cannot save the endpoint's API key in '{self.file}': {exc}") from exc

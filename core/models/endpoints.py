@@ -12,12 +12,10 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from core.errors import BadInput, ModelUnavailable, WorkbenchError
 from core.models.endpoint_api import Target, list_models, normal_url
@@ -89,17 +87,9 @@ class EndpointStore:
         return items
 
     def _write(self, endpoints: list[Endpoint]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=self.path.name + ".", suffix=".tmp", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump([e.to_json() for e in endpoints], fh, indent=2)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        from core.paths import atomic_write_json
+
+        atomic_write_json(self.path, [e.to_json() for e in endpoints])
 
     def get(self, name: str) -> Endpoint:
         for e in self.read():

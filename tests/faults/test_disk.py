@@ -136,7 +136,11 @@ def test_every_app_writer_goes_through_the_atomic_helper():
     writers = ["core/finetune/runs.py", "core/finetune/publish.py", "core/finetune/merge.py",
                "core/finetune/script.py", "core/models/userlist.py", "core/models/convert.py",
                "core/models/export_gguf.py", "core/transcribe/formats.py",
-               "core/classify/export.py", "gui/panels/chat/sidebar.py"]
+               "core/classify/export.py", "gui/panels/chat/sidebar.py",
+               "core/transcribe/saved.py", "core/transcribe/corpus.py",
+               "core/chat/export_training.py", "core/classify/training.py",
+               "core/classify/calibration.py", "core/models/endpoints.py",
+               "core/models/endpoint_keys.py"]
     for rel in writers:
         text = (ROOT / rel).read_text(encoding="utf-8")
         assert not re.search(r"\.write_(text|bytes)\(|open\([^)]*['\"][wax]b?['\"]", text), rel
