@@ -347,7 +347,16 @@ CASES: dict[str, Callable[[Ctx], object]] = {
     "row 1  rerun a killed run without --resume": kill_then_rerun,
     "row 2  truncated user_models.json": lambda c: user_list(c, b'[{"id": "x", "pa', "row2"),
     "row 3  two talk.wav into one --output-dir": same_stem,
+    "row 4  damaged chats.sqlite3, the app started": _pytest_cases(
+        "damaged_chat_history", "tests/gui/test_startup_faults.py",
+        "the app starts fully, the file moved aside and named, Chat works"),
     "row 5  non-UTF-8 user_models.json": lambda c: user_list(c, b"\xff\xfe\x00[", "row5"),
+    "row 6  a read-only data folder": _pytest_cases(
+        "read_only", "tests/gui/test_startup_faults.py",
+        "the window opens and names the folder; the app process paints, no traceback"),
+    "row 7  classify a 20 MB one-line file": _pytest_cases(
+        "huge_one_line", "tests/core/test_large_inputs.py",
+        "bounded peak memory, the text cut with a notice, not echoed"),
     "row 8  full disk during a LoRA checkpoint": lambda c: disk_full_checkpoint(c, "lora", 2),
     "row 9  full disk at a full run's first save": lambda c: disk_full_checkpoint(c, "full", 1),
     "row 10 two runs of one name at once": same_name_twice,

@@ -9,6 +9,7 @@ prompt quotes (``core.chat.retrieval``)."""
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -33,6 +34,16 @@ class Chunk:
     end_s: float | None = None
 
 
+def display_name(path: str | Path) -> str:
+    """How a file is named to the user: a transcript this app kept (``<audio stem>-<hash>.json``
+    in its transcripts folder) by its recording's name, anything else by its file name."""
+    path = Path(path)
+    kept = re.fullmatch(r"(.+)-[0-9a-f]{10}\.json", path.name)
+    if kept and path.parent.name == "transcripts":
+        return f"{kept.group(1)} (transcript)"
+    return path.name
+
+
 @dataclass(frozen=True)
 class Attachment:
     """A file read for a chat: its text as the model sees it, and its chunks. ``vectors`` (one
@@ -49,7 +60,7 @@ class Attachment:
 
     @property
     def name(self) -> str:
-        return self.path.name
+        return display_name(self.path)
 
     def with_vectors(self, vectors) -> Attachment:
         return replace(self, vectors=vectors)

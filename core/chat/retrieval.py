@@ -37,9 +37,9 @@ class Source:
 
     @property
     def name(self) -> str:
-        from pathlib import Path
+        from core.chat.attach import display_name
 
-        return Path(self.path).name
+        return display_name(self.path)
 
     def label(self) -> str:
         """``notes.md · lines 3–9`` or ``talk.json · 01:05–01:40``."""

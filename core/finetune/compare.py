@@ -27,6 +27,8 @@ PROMPT_TOKENS = 16  # at most this many tokens of an eval example start its cont
 NEW_TOKENS = 32  # the length of each continuation
 
 
+FEW_EXAMPLES = 30  # fewer held-out examples than this: the figures come with a warning
+
 @dataclass(frozen=True)
 class ModelScore:
     """One model's figures on the eval split."""
@@ -63,11 +65,23 @@ class BaseComparison:
                     f"{t.f1_macro:.2f}")
         return f"Perplexity {fmt_ppl(b.perplexity)} → {fmt_ppl(t.perplexity)}"
 
+    @property
+    def caveat(self) -> str:
+        """A warning when a classifier was measured on too few examples to mean much."""
+        n = self.n_eval
+        if not self.classification or n >= FEW_EXAMPLES:
+            return ""
+        return (f"Only {n} held-out example{'' if n == 1 else 's'}: one answer more or less moves "
+                f"these figures by {100 / max(n, 1):.0f} points. Train with a larger eval split or "
+                f"more data to compare reliably.")
+
     def lines(self) -> list[str]:
         """The comparison as text (the CLI prints it)."""
         b, t = self.base, self.tuned
         out = [f"{self.run}: {self.task}, {self.n_eval} held-out example{'' if self.n_eval == 1 else 's'}",
                f"{'':<10}{'base':>12}{'tuned':>12}"]
+        if self.caveat:
+            out.insert(1, f"warning: {self.caveat}")
         if self.classification:
             out.append(f"{'accuracy':<10}{b.accuracy:>12.3f}{t.accuracy:>12.3f}")
             out.append(f"{'macro F1':<10}{b.f1_macro:>12.3f}{t.f1_macro:>12.3f}")

@@ -102,6 +102,9 @@ class MessageView(QFrame):
         self.setProperty("role", role)
         self.who = QLabel({"user": "You", "assistant": "Assistant"}.get(role, role.title()))
         self.who.setObjectName("messageRole")
+        # a long model name (Compare's narrow columns) is cut rather than widening the message
+        self.who.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
+        self.who.setMinimumWidth(40)
         # under the text, on a line of its own that wraps: never cut off under Copy
         self.figures = QLabel(figures_text(meta or {}))
         self.figures.setObjectName("figures")

@@ -294,3 +294,15 @@ def test_minilm_retrieves_the_chunk_holding_the_fact(tmp_path):
     assert best.first_line <= 317 <= best.last_line, sources.sources
     assert best.score > sources.sources[1].score
     assert FACT in engine.requests[0].system_prompt
+
+
+def test_a_kept_transcript_is_named_by_its_recording(tmp_path):
+    from core.chat.attach import display_name
+    from core.chat.retrieval import Source
+    from core.transcribe import saved_path
+
+    kept = saved_path(tmp_path, "/recordings/board meeting.flac")
+    assert display_name(kept) == "board meeting (transcript)"
+    assert Source(str(kept), 1, 2, 5.0, 9.0, 0.5).label() == \
+        "board meeting (transcript) · 00:05–00:09"
+    assert display_name(tmp_path / "notes-0123456789.json") == "notes-0123456789.json"  # not kept

@@ -65,6 +65,9 @@ def test_a_classification_run_against_its_base(home, tiny_classifier_dir, review
     text = "\n".join(cmp.lines())
     assert "accuracy" in text and "confusion of cls" in text
     assert cmp.summary().startswith("Accuracy ") and " → " in cmp.summary()
+    # 12 held-out rows: one answer moves accuracy by 8 points, and the comparison says so
+    assert "Only 12 held-out examples" in cmp.caveat and "8 points" in cmp.caveat
+    assert cmp.lines()[1].startswith("warning: Only 12")
 
 
 def test_a_language_run_against_its_base(home, tiny_gpt2_dir, tmp_path):

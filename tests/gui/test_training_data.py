@@ -65,6 +65,7 @@ def test_train_on_opens_the_dialog_prefilled_over_remembered_settings(qtbot, win
     assert form.data_files() == (str(table),)  # the request's file, not the remembered one
     assert form.base.currentData() == "all-minilm-l6-v2"  # not the remembered sentiment-minilm
     assert form.max_steps.value() == 7  # the task's other remembered settings stay
+    assert not dlg.carried.isHidden() and "max steps 7" in dlg.carried.text()  # and it says so
     assert form.output.text().startswith("fixed-")
     assert dlg.note.isHidden()
     ok_starts_the_run(qtbot, page, dlg)

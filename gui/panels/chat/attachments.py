@@ -44,13 +44,14 @@ class AttachmentBar(QWidget):
         self.chips_row.setContentsMargins(0, 0, 0, 0)
         self.progress = QProgressBar()
         self.progress.setTextVisible(True)
+        self.progress.setMinimumWidth(240)  # "Reading handbook.md: chunk 40 of 146" fits
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.clicked.connect(self.cancel_requested)
         lay = QHBoxLayout(self)
         lay.setContentsMargins(0, 2, 0, 2)
         lay.addLayout(self.chips_row)
         lay.addStretch(1)
-        lay.addWidget(self.progress)
+        lay.addWidget(self.progress, 1)
         lay.addWidget(self.cancel_button)
         self.chips: list[QFrame] = []
         self.set_busy(False)

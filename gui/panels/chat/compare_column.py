@@ -38,6 +38,7 @@ class CompareColumn(QFrame):
                             default_name="SmolLM2-135M-Instruct", settings_key=settings_key,
                             hint="Loads when you compare.")
         self.box.bind(self.session, describe_engine)
+        self.box.combo.setMinimumWidth(120)  # two columns share the centre
         self.transcript = Transcript()  # the chat's own column of messages, holding one reply
         self.view: MessageView = self.transcript.add("assistant", "", {}, None)
         self.transcript.copy_requested.connect(self._copy)

@@ -98,7 +98,7 @@ class ChatPanel(ConversationActions, QWidget):
 
         self.settings_box = SettingsBox()
         self.compare = ComparePane(ctx, loader or default_loader(ctx), self.settings_box, hide=(
-            self.model_box, self.model_status, self.transcript, self.compose))  # Compare mode
+            self.side, self.model_box, self.model_status, self.transcript, self.compose))  # Compare mode
         bar.insertWidget(bar.count() - 1, self.compare.toggle)
         clay.insertWidget(2, self.compare, 1)
         self.settings_panel = settings_scroll = self.settings_box.in_scroll_area()

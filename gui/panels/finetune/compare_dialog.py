@@ -152,7 +152,8 @@ class CompareDialog(QDialog):
         what = ("classification" if cmp.classification else "language model")
         n = cmp.n_eval
         self._ended(f"{cmp.run} against its base, {what}, on the {n} example{'' if n == 1 else 's'} "
-                    f"the run held out: {cmp.summary()}")
+                    f"the run held out: {cmp.summary()}"
+                    + (f"\n⚠ {cmp.caveat}" if cmp.caveat else ""))
         self.body.addWidget(figures_table(cmp))
         if cmp.classification:
             row = QHBoxLayout()

@@ -74,12 +74,19 @@ class NewRunDialog(QDialog):
         self.note.setObjectName("hint")
         self.note.setWordWrap(True)
         self.note.hide()
+        # a prefilled start: which settings came from the last run of the task (they may be odd
+        # ones, a two-step test run, say)
+        self.carried = QLabel()
+        self.carried.setObjectName("hint")
+        self.carried.setWordWrap(True)
+        self.carried.hide()
         self.buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
         self.ok_button = self.buttons.button(QDialogButtonBox.Ok)
         self.ok_button.setText("Start training")
         lay = QVBoxLayout(self)
         lay.addWidget(self.form)
         lay.addWidget(self.note)
+        lay.addWidget(self.carried)
         lay.addWidget(self.error)
         lay.addWidget(self.buttons)
 
@@ -154,6 +161,16 @@ class NewRunDialog(QDialog):
         # named after the file, without the time stamp an export put in its name
         stem = re.sub(r"-\d{8}-\d{6}(-\d+)?$", "", Path(path).stem) or "run"
         form.output.setText(f"{stem}-{time.strftime('%m%d-%H%M')}")
+        last = self.remembered(task)
+        if last:
+            epochs = last.get("epochs", 1)
+            length = (f"max steps {last['max_steps']}" if last.get("max_steps")
+                      else f"{epochs} epoch{'' if epochs == 1 else 's'}")
+            self.carried.setText(f"The other settings are those of your last {task} run "
+                                 f"({last.get('method', 'lora')}, {length}, learning rate "
+                                 f"{last.get('learning_rate', 'default')}): check them before "
+                                 f"you start.")
+        self.carried.setVisible(bool(last))
         return self._pick_wanted_base()
 
     def _base_chosen(self, _index: int) -> None:
