@@ -169,3 +169,21 @@ def test_a_corrected_table_passes_the_data_check_and_trains(tmp_path, home,
     assert not result.stopped and 0 <= result.metrics["accuracy"] <= 1
     meta = json.loads((Path(result.path) / META_FILE).read_text())
     assert meta["task"] == "text-classification" and meta["labels"] == ["negative", "positive"]
+
+
+# ---- a transcript ------------------------------------------------------------------------------
+def test_a_transcript_corpus_passes_the_data_check_and_trains(tmp_path, home, tiny_gpt2_dir):
+    from core.transcribe import Segment, Transcript, write_corpus
+
+    transcript = Transcript(str(tmp_path / "lecture.wav"), 400.0, [
+        Segment(i * 4.0, i * 4.0 + 4.0, f"Point {i} of the lecture: the {WORDS[i % 10]} was fine.")
+        for i in range(100)], "en", 1.0, "faster-whisper", "tiny.en")
+    path = write_corpus(transcript, tmp_path, "lecture")
+    config = FinetuneConfig(task="causal-lm", base=str(tiny_gpt2_dir), data=(str(path),),
+                            output="from-lecture", max_steps=2, batch_size=4, max_length=32,
+                            save_steps=100, logging_steps=1, device="cpu")
+    preview = checked(config)
+    assert preview.kind == "text" and preview.n_examples >= 4
+    events, result = run(config, home)
+    assert not result.stopped and (Path(result.path) / "adapter_config.json").is_file()
+    assert all(math.isfinite(p.loss) for p in events if isinstance(p, LossPoint))
