@@ -167,6 +167,7 @@ def run_app(screenshot: str | None = None, page: str | None = None, wait_idle: b
     window.runner.shutdown()  # nothing runs by now; never let Qt destroy a running thread
     if window.warmup is not None:
         window.warmup.join()
+    window.device_probe.join_quick()
     signum = stop_signals()
     if instance is not None:
         instance.release()

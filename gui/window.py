@@ -1,11 +1,12 @@
 """The main window: a page list on the left, the pages, a notification strip, a status bar and
-the Help menu. Start-up after the first paint is three independent steps (build the shown page,
-check the device, scan the models): one failing never stops the others."""
+the Help menu. Start-up after the first paint is independent steps (show the last start's model
+list and device, confirm the device without torch, scan the models, build the shown page, check the
+device with torch in a child once the window is ready): one failing never stops the others."""
 from __future__ import annotations
 
 import logging
 
-from PySide6.QtCore import QByteArray, QSize, Signal
+from PySide6.QtCore import QByteArray, QSize, QTimer, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
@@ -30,6 +31,7 @@ from gui.widgets.server_switch import ServerSwitch
 
 log = logging.getLogger("workbench")
 
+FULL_CHECK_DELAY_MS = 1500  # after ready: the child importing torch competes for the CPU
 PAGES = ("chat", "classify", "transcribe", "finetune", "models")
 PAGE_TITLES = {
     "chat": "Chat",
@@ -43,7 +45,7 @@ PAGE_TITLES = {
 class MainWindow(QMainWindow):
     first_painted = Signal()
     closed = Signal()  # the window has closed, every job stopped: the app may quit
-    ready = Signal()  # once: the model list is filled and the device known (or failed)
+    ready = Signal()  # once: the shown page is built, the model list filled, the device known
 
     def __init__(self, home: AppHome | None = None) -> None:
         super().__init__()
@@ -67,7 +69,9 @@ class MainWindow(QMainWindow):
         self.device_probe = DeviceProbe(self)
         self.device_probe.found.connect(self._on_device_found)
         self.device_probe.failed.connect(self._on_device_failed)
+        self.device_probe.guessed.connect(self._on_device_guessed)
         self._device_settled = False  # the check has answered (found or failed)
+        self._full_answered = False  # the full check answered since the last probe_device
         self._ready = False
         self.ctx.models.changed.connect(self._check_ready)
         self.warmup = None  # the start-up imports' thread (start_up)
@@ -228,7 +232,7 @@ class MainWindow(QMainWindow):
         if hasattr(widget, "set_models"):
             # pages with their own model list follow the one broadcast (others use ModelBox)
             self.ctx.models.changed.connect(widget.set_models)
-            if self.ctx.models.scanned:
+            if self.ctx.models.listed:
                 widget.set_models(self.ctx.models.entries)
         widget.setObjectName(f"page-{key}")
         index = PAGES.index(key)
@@ -239,6 +243,7 @@ class MainWindow(QMainWindow):
         self.pages[key] = widget
         if self.nav.currentRow() == index:
             self.stack.setCurrentIndex(index)
+        self._check_ready()
 
     def _on_nav(self, row: int) -> None:
         if row >= 0:
@@ -262,7 +267,10 @@ class MainWindow(QMainWindow):
 
         if self._closing:
             return
-        self._guarded("checking the device", self.probe_device)
+        self._guarded("showing the last model list", self.ctx.models.show_saved)
+        self._guarded("checking the device", lambda: self.probe_device(full=False))
+        self.ready.connect(lambda: QTimer.singleShot(FULL_CHECK_DELAY_MS, self._full_check))
+        self._check_ready()
         self.warmup = Warmup(self.current_page(), self)
         self.warmup.registry_ready.connect(
             lambda: self._closing or self._guarded("scanning the models", self.ctx.models.refresh))
@@ -277,7 +285,7 @@ class MainWindow(QMainWindow):
         except Exception as exc:
             log.exception("start-up: %s failed", name)
             self.notify.show_error(exc)
-            if step == self.probe_device:
+            if name == "checking the device":
                 self._on_device_failed(exc)
 
     def _show_folder_problem(self) -> None:
@@ -288,22 +296,43 @@ class MainWindow(QMainWindow):
         """All start-up work at once (tests, scripts); each step runs whatever the others do."""
         if self._closing:  # closed before start-up came round (Ctrl-C at once)
             return
+        self._guarded("showing the last model list", self.ctx.models.show_saved)
         self._guarded("checking the device", self.probe_device)
         self._guarded("scanning the models", self.ctx.models.refresh)
         self._guarded("opening the page", lambda: self.page(self.current_page()))
         self._show_folder_problem()
 
-    def probe_device(self) -> None:
-        """Check the device in a child process (torch never loads in the window for it). The
-        answer of the last start, when there is one, shows until the check confirms it."""
+    def probe_device(self, full: bool = True) -> None:
+        """Check the device: the answer of the last start, when there is one, shows at once; the
+        quick torch-free check (a thread, milliseconds) confirms or corrects it; the full check
+        (torch, in a child process: torch never loads in the window for it) has the last word.
+        ``full=False`` leaves the full check for later (``_full_check``)."""
         pref = self.device_choice.currentData()
+        self._full_answered = False
         last = cached(self.settings, pref)
         if last is not None:
             self._show_device(last, note=" (as at the last start; checking again)")
         else:
             self.device = None
             self.device_label.setText("Device: detecting…")
-        self.device_probe.start(pref)
+        self.device_probe.quick(pref)
+        if full:
+            self.device_probe.start(pref)
+
+    def _full_check(self) -> None:
+        if not self._closing and not self._full_answered and not self.device_probe.running():
+            self._guarded("checking the device", lambda: self.device_probe.start(
+                self.device_choice.currentData()))
+
+    def _on_device_guessed(self, pref: str, answer) -> None:
+        """The quick check's answer: shown unless the full check has answered already (or the
+        preference changed meanwhile). A failure waits for the full check to say why."""
+        if self._full_answered or pref != self.device_choice.currentData():
+            return
+        if isinstance(answer, DeviceInfo):
+            if answer != self.device:
+                self._show_device(answer)  # the full check follows (_full_check)
+            self._check_ready()
 
     def _show_device(self, info: DeviceInfo, note: str = "") -> None:
         self.device = info
@@ -311,12 +340,14 @@ class MainWindow(QMainWindow):
         self.device_label.setToolTip(info.reason + note)
 
     def _on_device_found(self, info: DeviceInfo) -> None:
+        self._full_answered = True
         remember(self.settings, self.device_choice.currentData(), info)
         self._show_device(info)
         self._device_settled = True
         self._check_ready()
 
     def _on_device_failed(self, exc) -> None:
+        self._full_answered = True
         self.device = None
         self.device_label.setText("Device: unavailable")
         self.device_label.setToolTip(str(exc))
@@ -329,8 +360,10 @@ class MainWindow(QMainWindow):
         self.probe_device()
 
     def is_ready(self) -> bool:
-        """The model list is filled and the device known (by the check or from the last start)."""
-        return self.ctx.models.scanned and (self.device is not None or self._device_settled)
+        """The shown page is built (or says why it cannot be), the model list is filled (the last
+        start's or a scan's) and the device known (by a check or from the last start)."""
+        device = self.device is not None or self._device_settled
+        return self.current_page() in self.pages and self.ctx.models.listed and device
 
     def _check_ready(self, *_args) -> None:
         if not self._ready and self.is_ready():
