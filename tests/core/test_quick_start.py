@@ -116,3 +116,15 @@ def test_quick_device_agrees_with_the_full_check_here():
                          timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["True", "True"]
+
+
+def test_cache_budget_without_psutil_matches_psutil():
+    """The window builds the model cache before its first paint; its default budget is read
+    without importing psutil, and is what psutil would say."""
+    code = ("import sys\nfrom core.models.cache import default_budget\nb = default_budget()\n"
+            "assert 'psutil' not in sys.modules\nimport psutil\n"
+            "print(abs(b - psutil.virtual_memory().total * 0.5) < 2**20)\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "True"
