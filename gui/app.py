@@ -168,6 +168,8 @@ def run_app(screenshot: str | None = None, page: str | None = None, wait_idle: b
     if window.warmup is not None:
         window.warmup.join()
     window.device_probe.join_quick()
+    if window.idle_imports is not None:
+        window.idle_imports.join()
     signum = stop_signals()
     if instance is not None:
         instance.release()

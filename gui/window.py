@@ -23,11 +23,12 @@ from PySide6.QtWidgets import (
 from core.device import DeviceInfo, DevicePreference
 from core.paths import AppHome
 from gui.context import AppContext
-from gui.device_probe import DeviceProbe, cached, remember
+from gui.device_probe import DeviceProbe
 from gui.jobs import JobRunner
 from gui.notify import FailedPage, NotificationBar
 from gui.settings import Settings
 from gui.widgets.server_switch import ServerSwitch
+from gui.window_device import DeviceStatus
 
 log = logging.getLogger("workbench")
 
@@ -42,7 +43,7 @@ PAGE_TITLES = {
 }
 
 
-class MainWindow(QMainWindow):
+class MainWindow(DeviceStatus, QMainWindow):
     first_painted = Signal()
     closed = Signal()  # the window has closed, every job stopped: the app may quit
     ready = Signal()  # once: the shown page is built, the model list filled, the device known
@@ -75,6 +76,7 @@ class MainWindow(QMainWindow):
         self._ready = False
         self.ctx.models.changed.connect(self._check_ready)
         self.warmup = None  # the start-up imports' thread (start_up)
+        self.idle_imports = None  # the pages' job modules, imported while idle (start_up)
         self._painted = False
         self._closing = False  # quit was asked: jobs are cancelled, the window closes when idle
         self._close_requests = 0
@@ -251,6 +253,8 @@ class MainWindow(QMainWindow):
             self.settings.set("window/page", PAGES[row])
             if self._painted:
                 self.page(PAGES[row])  # a page that cannot be built says so in its place
+            if self.idle_imports is not None:
+                self.idle_imports.want(PAGES[row])
 
     # ---- first paint, then the background work -----------------------------------------------
     def paintEvent(self, event) -> None:
@@ -263,10 +267,12 @@ class MainWindow(QMainWindow):
         """The app's start-up after the first paint: the device check starts at once (a child
         process), the slow imports run in a thread, then the model scan and, a turn later, the
         shown page, so the window keeps painting and answering all along."""
-        from gui.warmup import Warmup
+        from gui.warmup import IdleImports, Warmup
 
         if self._closing:
             return
+        self.idle_imports = IdleImports(self.runner, self)
+        self.ready.connect(lambda: self.idle_imports.want(self.current_page()))
         self._guarded("showing the last model list", self.ctx.models.show_saved)
         self._guarded("checking the device", lambda: self.probe_device(full=False))
         self.ready.connect(lambda: QTimer.singleShot(FULL_CHECK_DELAY_MS, self._full_check))
@@ -301,63 +307,6 @@ class MainWindow(QMainWindow):
         self._guarded("scanning the models", self.ctx.models.refresh)
         self._guarded("opening the page", lambda: self.page(self.current_page()))
         self._show_folder_problem()
-
-    def probe_device(self, full: bool = True) -> None:
-        """Check the device: the answer of the last start, when there is one, shows at once; the
-        quick torch-free check (a thread, milliseconds) confirms or corrects it; the full check
-        (torch, in a child process: torch never loads in the window for it) has the last word.
-        ``full=False`` leaves the full check for later (``_full_check``)."""
-        pref = self.device_choice.currentData()
-        self._full_answered = False
-        last = cached(self.settings, pref)
-        if last is not None:
-            self._show_device(last, note=" (as at the last start; checking again)")
-        else:
-            self.device = None
-            self.device_label.setText("Device: detecting…")
-        self.device_probe.quick(pref)
-        if full:
-            self.device_probe.start(pref)
-
-    def _full_check(self) -> None:
-        if not self._closing and not self._full_answered and not self.device_probe.running():
-            self._guarded("checking the device", lambda: self.device_probe.start(
-                self.device_choice.currentData()))
-
-    def _on_device_guessed(self, pref: str, answer) -> None:
-        """The quick check's answer: shown unless the full check has answered already (or the
-        preference changed meanwhile). A failure waits for the full check to say why."""
-        if self._full_answered or pref != self.device_choice.currentData():
-            return
-        if isinstance(answer, DeviceInfo):
-            if answer != self.device:
-                self._show_device(answer)  # the full check follows (_full_check)
-            self._check_ready()
-
-    def _show_device(self, info: DeviceInfo, note: str = "") -> None:
-        self.device = info
-        self.device_label.setText(info.label)
-        self.device_label.setToolTip(info.reason + note)
-
-    def _on_device_found(self, info: DeviceInfo) -> None:
-        self._full_answered = True
-        remember(self.settings, self.device_choice.currentData(), info)
-        self._show_device(info)
-        self._device_settled = True
-        self._check_ready()
-
-    def _on_device_failed(self, exc) -> None:
-        self._full_answered = True
-        self.device = None
-        self.device_label.setText("Device: unavailable")
-        self.device_label.setToolTip(str(exc))
-        self.notify.show_error(exc)
-        self._device_settled = True
-        self._check_ready()
-
-    def _on_device_choice(self) -> None:
-        self.settings.set("device/preference", self.device_choice.currentData())
-        self.probe_device()
 
     def is_ready(self) -> bool:
         """The shown page is built (or says why it cannot be), the model list is filled (the last
@@ -399,6 +348,8 @@ class MainWindow(QMainWindow):
             self.settings.sync()
             self.runner.cancel_all()
             self.device_probe.stop()
+            if self.idle_imports is not None:
+                self.idle_imports.stop()
             self.runner.jobs_changed.connect(self._show_finishing)
             self.runner.idle.connect(self.close)
         self._close_requests += 1
