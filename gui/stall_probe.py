@@ -56,6 +56,8 @@ class Stall:
                          f"just before: {where}")
         if self.imports:
             parts.append("imports: " + ", ".join(self.imports))
+        if not self.workers and self.held_ms < 20 and not self.imports and _waiting(self.gui):
+            parts.append("no thread of this process was working: the CPU went to other processes")
         return " | ".join(parts)
 
 
@@ -87,11 +89,12 @@ class _ImportLog:
 
 def _where(frames: tuple) -> str:
     """The innermost frame, and the innermost of the project's when that is another one."""
+    frames = tuple(f for f in frames if not f[0].endswith("stall_probe.py"))  # the audit hook
     if not frames:
         return "?"
     inner = frames[0]
     text = f"{os.path.basename(inner[0])}:{inner[1]} {inner[2]}"
-    own = next((f for f in frames if f[0].startswith(ROOT) and "stall_probe" not in f[0]), None)
+    own = next((f for f in frames if f[0].startswith(ROOT)), None)
     if own is not None and own is not inner:
         text += f" (from {os.path.relpath(own[0], ROOT)}:{own[1]} {own[2]})"
     return text
@@ -213,4 +216,9 @@ def _idle(frames: tuple) -> bool:
     name = frames[0][2]
     return name in ("wait", "_wait_for_tstate_lock", "select", "poll", "accept", "get", "sleep",
                     "_recv", "recv", "readinto", "read", "join") or \
-        os.path.basename(frames[0][0]) in ("threading.py", "selectors.py", "queue.py")
+        os.path.basename(frames[0][0]) in ("threading.py", "selectors.py", "queue.py", "thread.py")
+
+
+def _waiting(where: str) -> bool:
+    """The GUI thread's sample shows it in the event loop (an exec, a sleep or wait of a QEventLoop)."""
+    return any(w in where for w in (" wait", " sleep", " exec", " run_app", " ensure", " main"))
