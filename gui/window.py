@@ -33,6 +33,7 @@ from gui.window_device import DeviceStatus
 log = logging.getLogger("workbench")
 
 FULL_CHECK_DELAY_MS = 1500  # after ready: the child importing torch competes for the CPU
+FULL_CHECK_LATEST_MS = 6000  # after start-up began, ready or not
 PAGES = ("chat", "classify", "transcribe", "finetune", "models")
 PAGE_TITLES = {
     "chat": "Chat",
@@ -264,9 +265,11 @@ class MainWindow(DeviceStatus, QMainWindow):
             self.first_painted.emit()
 
     def start_up(self) -> None:
-        """The app's start-up after the first paint: the device check starts at once (a child
-        process), the slow imports run in a thread, then the model scan and, a turn later, the
-        shown page, so the window keeps painting and answering all along."""
+        """The app's start-up after the first paint: the last start's model list and device show
+        at once, the quick device check runs in a thread, the slow imports in another, then the
+        model scan and the shown page; the torch device check (a child process) once the window
+        is ready (at the latest after FULL_CHECK_LATEST_MS). The window paints and answers all
+        along."""
         from gui.warmup import IdleImports, Warmup
 
         if self._closing:
@@ -276,6 +279,7 @@ class MainWindow(DeviceStatus, QMainWindow):
         self._guarded("showing the last model list", self.ctx.models.show_saved)
         self._guarded("checking the device", lambda: self.probe_device(full=False))
         self.ready.connect(lambda: QTimer.singleShot(FULL_CHECK_DELAY_MS, self._full_check))
+        QTimer.singleShot(FULL_CHECK_LATEST_MS, self._full_check)  # a start-up step failed
         self._check_ready()
         self.warmup = Warmup(self.current_page(), self)
         self.warmup.registry_ready.connect(

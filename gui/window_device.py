@@ -34,13 +34,15 @@ class DeviceStatus:
 
     def _on_device_guessed(self, pref: str, answer) -> None:
         """The quick check's answer: shown unless the full check has answered already (or the
-        preference changed meanwhile). A failure waits for the full check to say why."""
+        preference changed meanwhile). A failure brings the full check forward to say why."""
         if self._full_answered or pref != self.device_choice.currentData():
             return
         if isinstance(answer, DeviceInfo):
             if answer != self.device:
                 self._show_device(answer)  # the full check follows (_full_check)
             self._check_ready()
+        elif self.device is None:  # nothing to show meanwhile: the full check says why, now
+            self._full_check()
 
     def _show_device(self, info: DeviceInfo, note: str = "") -> None:
         self.device = info

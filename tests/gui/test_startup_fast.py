@@ -67,3 +67,30 @@ def test_ready_from_the_quick_check_before_the_full_check(qtbot, home):
         qtbot.waitUntil(lambda: bool(started), timeout=10_000)
     finally:
         _close(qtbot, win)
+
+
+def test_a_failing_quick_check_brings_the_full_check_forward(qtbot, home, monkeypatch):
+    """No device from the last start and a quick check that fails: the full check starts at once
+    (not after the latest delay) and answers."""
+    import core.device
+    import gui.window
+    from core.errors import DeviceUnavailable
+
+    def broken(preference):
+        raise DeviceUnavailable("driver trouble")
+
+    monkeypatch.setattr(core.device, "quick_device", broken)
+    monkeypatch.setattr(gui.window, "FULL_CHECK_LATEST_MS", 600_000)
+    started = []
+
+    def watch(win):
+        start = win.device_probe.start
+        win.device_probe.start = lambda pref: (started.append(pref), start(pref))
+
+    win = _open(qtbot, home, watch)
+    try:
+        qtbot.waitUntil(lambda: bool(started), timeout=30_000)
+        qtbot.waitUntil(win.is_ready, timeout=90_000)
+        assert win.device is not None
+    finally:
+        _close(qtbot, win)
