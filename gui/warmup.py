@@ -117,16 +117,25 @@ class IdleImports(QObject):
         self._timer = QTimer(self)
         self._timer.setInterval(250)
         self._timer.timeout.connect(self._maybe_import)
-        app = QCoreApplication.instance()
-        if app is not None:
-            app.installEventFilter(self)
+        self._app = QCoreApplication.instance()
+        self._watching = False  # the input filter is on only while modules are pending
 
     def want(self, page: str) -> None:
         for name in JOB_MODULES.get(page, ()):
             if name not in self._queue and name not in sys.modules:
                 self._queue.append(name)
         if self._queue and self.enabled:
+            self._watch(True)
             self._timer.start()
+
+    def _watch(self, on: bool) -> None:
+        """Every event of the app passes the filter (a Python call each): only while needed."""
+        if on != self._watching and self._app is not None:
+            if on:
+                self._app.installEventFilter(self)
+            else:
+                self._app.removeEventFilter(self)
+            self._watching = on
 
     def pending(self) -> list[str]:
         return list(self._queue)
@@ -141,6 +150,7 @@ class IdleImports(QObject):
     def stop(self) -> None:
         self.enabled = False
         self._timer.stop()
+        self._watch(False)
 
     def eventFilter(self, obj, event) -> bool:
         if event.type() in _INPUT_EVENTS:
@@ -148,8 +158,10 @@ class IdleImports(QObject):
         return False
 
     def _maybe_import(self) -> None:
+        self._queue = [m for m in self._queue if m not in sys.modules]  # a job imported it
         if not self.enabled or not self._queue:
             self._timer.stop()
+            self._watch(False)
             return
         if self.busy() or time.monotonic() - self._last_input < self.idle_s \
                 or self._runner.active_jobs():

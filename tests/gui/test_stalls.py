@@ -122,13 +122,14 @@ def test_idle_imports_wait_for_the_user_to_stop(runner, qtbot, light_module):
     widget = QWidget()
     qtbot.addWidget(widget)
     imports._last_input = time.monotonic() - 7200  # idle for two hours...
+    imports.want("testpage")
     move = QMouseEvent(QEvent.MouseMove, QPointF(1, 1), QPointF(1, 1), Qt.NoButton, Qt.NoButton,
                        Qt.NoModifier)
-    QApplication.sendEvent(widget, move)  # ...until the mouse moved
-    imports.want("testpage")
+    QApplication.sendEvent(widget, move)  # ...until the mouse moved, as the page opened
     qtbot.wait(600)
     assert light_module not in sys.modules and imports.pending() == [light_module]
     imports.stop()
+    assert not imports._watching  # no filter on every event once nothing is pending
 
 
 def test_stall_probe_names_what_held_the_gui_thread(qtbot):
