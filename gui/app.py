@@ -149,6 +149,7 @@ def run_app(screenshot: str | None = None, page: str | None = None, wait_idle: b
             probe = StallProbe(window, interval_ms=5)
             probe.start()
             window.ready.connect(lambda: _trace_ready(probe))
+            window.closed.connect(probe.stop)  # closed before ready: its thread ends too
         if screenshot:
             QTimer.singleShot(0, take_screenshot)
 
