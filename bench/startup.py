@@ -2,10 +2,12 @@
 
 Two figures for the app, from process start:
   first paint   the window is on screen (goal: within 1.5x the bare window's first paint);
-  ready         the window is usable with the model list filled and the device known
-                (goal: within 3x the bare window), with the longest event-loop stall on the way.
-"cold" runs use a fresh data folder each time (the device is checked for the first time); "warm"
-runs reuse one (the device shows as at the last start while a child process checks it again).
+  ready         the window is usable: the shown page built, the model list filled and the device
+                known (goal: within 3x the bare window), with the longest event-loop stall on
+                the way and its cause (gui.stall_probe).
+"cold" runs use a fresh data folder each time (the model list comes from the first scan, the device
+from the quick torch-free check); "warm" runs reuse one (the last scan's list and the last device
+show at once, confirmed behind; the torch check runs in a child once the window is ready).
 
     .venv/bin/python bench/startup.py [--runs 5]
 
@@ -26,6 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 MARK = re.compile(r"^(first-paint|ready)-epoch (\d+\.\d+)$", re.M)
 STALL = re.compile(r"^max-stall-ms (\d+\.\d+)$", re.M)
+CAUSE = re.compile(r"^longest-stall-cause (.*)$", re.M)
 
 
 def measure(cmd: list[str], env: dict) -> dict[str, float]:
@@ -37,6 +40,8 @@ def measure(cmd: list[str], env: dict) -> dict[str, float]:
     stall = STALL.search(out.stderr)
     if stall:
         marks["stall"] = float(stall.group(1)) / 1000
+    cause = CAUSE.search(out.stderr)
+    marks["cause"] = cause.group(1) if cause else "-"
     return marks
 
 
@@ -65,8 +70,9 @@ def main() -> int:
         return statistics.median(r[key] for r in runs[kind])
 
     bare = med("bare", "first-paint")
+    load = os.getloadavg()
     print(f"platform: {env.get('QT_QPA_PLATFORM', 'default')}, runs: {args.runs}, "
-          f"cpus: {os.cpu_count()}")
+          f"cpus: {os.cpu_count()}, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     print(f"bare PySide6 window, first paint:   {bare * 1000:6.0f} ms")
     for kind in ("cold", "warm"):
         paint, ready, stall = med(kind, "first-paint"), med(kind, "ready"), med(kind, "stall")
@@ -74,6 +80,9 @@ def main() -> int:
               f"({paint / bare:.2f}x; goal <= 1.5x)")
         print(f"app {kind}, ready (models + device):  {ready * 1000:6.0f} ms  "
               f"({ready / bare:.2f}x; goal <= 3x)  longest stall {stall * 1000:.0f} ms")
+        worst = max(runs[kind], key=lambda r: r.get("stall", 0))
+        print(f"    longest stall of the {kind} runs ({worst.get('stall', 0) * 1000:.0f} ms): "
+              f"{worst['cause']}")
     return 0
 
 

@@ -144,8 +144,12 @@ def run_app(screenshot: str | None = None, page: str | None = None, wait_idle: b
         # one turn of the event loop later, so the painted frame is on screen first
         QTimer.singleShot(0, window.start_up)
         if trace:
-            stall = _StallMeter(window)
-            window.ready.connect(lambda: (_mark("ready"), _mark_value("max-stall-ms", stall.worst_ms)))
+            from gui.stall_probe import StallProbe  # says what caused the longest stall
+
+            probe = StallProbe(window, interval_ms=5)
+            probe.start()
+            window.ready.connect(lambda: _trace_ready(probe))
+            window.closed.connect(probe.stop)  # closed before ready: its thread ends too
         if screenshot:
             QTimer.singleShot(0, take_screenshot)
 
@@ -167,6 +171,9 @@ def run_app(screenshot: str | None = None, page: str | None = None, wait_idle: b
     window.runner.shutdown()  # nothing runs by now; never let Qt destroy a running thread
     if window.warmup is not None:
         window.warmup.join()
+    window.device_probe.join_quick()
+    if window.idle_imports is not None:
+        window.idle_imports.join()
     signum = stop_signals()
     if instance is not None:
         instance.release()
@@ -181,17 +188,10 @@ def _mark_value(name: str, value: float) -> None:
     print(f"{name} {value:.1f}", file=sys.stderr, flush=True)
 
 
-class _StallMeter:
-    """The longest the event loop was late for a 5 ms timer (for --startup-trace)."""
-
-    def __init__(self, parent) -> None:
-        self.worst_ms = 0.0
-        self._last = time.monotonic()
-        self._timer = QTimer(parent)
-        self._timer.timeout.connect(self._tick)
-        self._timer.start(5)
-
-    def _tick(self) -> None:
-        now = time.monotonic()
-        self.worst_ms = max(self.worst_ms, (now - self._last) * 1000 - 5)
-        self._last = now
+def _trace_ready(probe) -> None:
+    _mark("ready")
+    probe.stop()
+    worst = probe.worst(probe.current)
+    _mark_value("max-stall-ms", probe.summary(probe.current)[0])
+    if worst is not None:
+        print(f"longest-stall-cause {worst.describe()}", file=sys.stderr, flush=True)

@@ -36,6 +36,7 @@ class ModelsHub(QObject):
         self._notify = notify
         self.entries: list[ModelEntry] = []
         self.scanned = False  # a scan has completed: ``entries`` is the real list
+        self.listed = False  # ``entries`` is a list to show: the last start's, or a scan's
         self._scan: Job | None = None
         self._again = False
         self._lock = threading.Lock()  # one registry read or write at a time
@@ -52,11 +53,26 @@ class ModelsHub(QObject):
         def scan(cancel: CancelToken) -> tuple[list, list[str]]:
             with lock:
                 entries = registry.entries()
+                if hasattr(registry, "save_listing"):  # shown at once at the next start
+                    registry.save_listing(entries)
                 return entries, list(getattr(registry, "problems", []) or [])
 
         self._scan = self._jobs.query("Scanning models", scan, self._on_scanned)
         self._scan.finished.connect(self._on_scan_finished)
         return self._scan
+
+    def show_saved(self) -> bool:
+        """Show the last start's list at once (read from the data folder; a few milliseconds)
+        until the scan, started next, brings the real one. False when there is none."""
+        if self.listed:
+            return True
+        saved = self._registry().saved_listing()
+        if saved is None:
+            return False
+        self.entries = saved
+        self.listed = True
+        self.changed.emit(self.entries)
+        return True
 
     def change(self, name: str, fn: Callable[[Registry], Any],
                on_result: Callable[[Any], None] | None = None,
@@ -80,7 +96,7 @@ class ModelsHub(QObject):
     def _on_scanned(self, result: tuple[list, list[str]]) -> None:
         entries, problems = result
         self.entries = list(entries)
-        self.scanned = True
+        self.scanned = self.listed = True
         self.changed.emit(self.entries)
         new = [p for p in problems if p not in self._shown_problems]
         if new:

@@ -1,11 +1,14 @@
-"""Device detection in a child process, so importing torch (a second or more) never holds the
-window's interpreter. The last answer is kept in the settings and shown at once on the next start,
-then confirmed (or corrected) by the child."""
+"""Device detection without torch in the window. At start-up the last answer (kept in the
+settings) shows at once and a quick torch-free check (core.device.quick_device: the CUDA driver
+through ctypes, in a thread) confirms or corrects it within milliseconds; on a fresh data folder the
+quick check answers. The full check (torch, a second or more to import) runs later in a child
+process, so it never holds the window's interpreter, and has the last word."""
 from __future__ import annotations
 
 import json
 import os
 import sys
+import threading
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QProcess, Signal
@@ -59,14 +62,39 @@ def remember(settings, preference: str, info: DeviceInfo) -> None:
 
 
 class DeviceProbe(QObject):
-    """One check at a time; ``found`` or ``failed`` on the GUI thread, never both."""
+    """One check at a time; ``found`` or ``failed`` on the GUI thread, never both. ``guessed``
+    carries the quick check's answer (``quick``), before the full one."""
 
     found = Signal(object)  # DeviceInfo
     failed = Signal(object)  # an exception to show
+    guessed = Signal(str, object)  # the preference asked, then a DeviceInfo or an exception
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._proc: QProcess | None = None
+        self._quick: threading.Thread | None = None
+
+    def quick(self, preference: str) -> None:
+        """The torch-free check in a thread (the CUDA driver may take a moment to start; ctypes
+        lets go of the interpreter meanwhile); ``guessed`` on the GUI thread."""
+        def run() -> None:
+            from core.device import quick_device
+
+            try:
+                answer: object = quick_device(preference)
+            except Exception as exc:  # a DeviceUnavailable, or a driver that misbehaves
+                answer = exc
+            try:
+                self.guessed.emit(preference, answer)
+            except RuntimeError:  # the window is gone
+                pass
+
+        self._quick = threading.Thread(target=run, name="quick device check")
+        self._quick.start()
+
+    def join_quick(self, timeout: float | None = None) -> None:
+        if self._quick is not None:
+            self._quick.join(timeout)
 
     def start(self, preference: str) -> None:
         self.stop()

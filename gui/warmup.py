@@ -2,12 +2,19 @@
 take a second or more to import on a busy machine (the model registry, a page's core package,
 PySide6's Qt namespace); imported on the GUI thread they froze the just-painted window. A plain
 thread imports them first (Python hands the GUI thread the interpreter every few milliseconds),
-then ``done`` arrives on the GUI thread and the start-up steps find them loaded."""
+then ``done`` arrives on the GUI thread and the start-up steps find them loaded.
+
+``IdleImports`` does the same later for what a page's jobs need (torch, transformers,
+ctranslate2...): when the user is idle and no job runs, so the pause those imports cause (the
+interpreter is held while their native libraries load) falls where nobody sees it, not at the
+first job."""
 from __future__ import annotations
 
 import importlib
 import logging
+import sys
 import threading
+import time
 
 from PySide6.QtCore import QObject, Signal
 
@@ -72,3 +79,119 @@ class Warmup(QObject):
             signal.emit()
         except RuntimeError:  # the window is gone
             pass
+
+
+# What each page's first job imports (a second or more on this machine, most of it with the
+# interpreter held while native libraries load: the window cannot paint meanwhile). Imported ahead,
+# once, by IdleImports. Fine-tune trains in its child process: nothing to import here.
+JOB_MODULES = {
+    "chat": ("llama_cpp",),  # GGUF models; a transformers model imports torch on load
+    "classify": ("torch", "transformers", "accelerate", "peft"),
+    "transcribe": ("av", "ctranslate2", "faster_whisper"),
+    "finetune": (),
+    "models": (),
+}
+IDLE_S = 2.0  # no key, mouse or wheel event for this long, and no job running
+
+
+class IdleImports(QObject):
+    """Imports the heavy modules a shown page's jobs will need at a moment nobody sees the window
+    pause: the user has not touched it for ``IDLE_S`` and no job runs (no progress bar to freeze).
+    One module at a time in a thread, idleness checked again before each; done once per module.
+
+        imports = IdleImports(runner, window)     imports.want("classify")   imports.pending()
+    """
+
+    imported = Signal(str)  # a module is in
+
+    def __init__(self, runner, parent: QObject | None = None, *, idle_s: float = IDLE_S) -> None:
+        from PySide6.QtCore import QCoreApplication, QTimer
+
+        super().__init__(parent)
+        self._runner = runner
+        self.idle_s = idle_s
+        self._queue: list[str] = []
+        self._thread: threading.Thread | None = None
+        self._last_input = time.monotonic()
+        self.enabled = True
+        self._timer = QTimer(self)
+        self._timer.setInterval(250)
+        self._timer.timeout.connect(self._maybe_import)
+        self._app = QCoreApplication.instance()
+        self._watching = False  # the input filter is on only while modules are pending
+
+    def want(self, page: str) -> None:
+        for name in JOB_MODULES.get(page, ()):
+            if name not in self._queue and name not in sys.modules:
+                self._queue.append(name)
+        if self._queue and self.enabled:
+            self._watch(True)
+            self._timer.start()
+
+    def _watch(self, on: bool) -> None:
+        """Every event of the app passes the filter (a Python call each): only while needed."""
+        if on != self._watching and self._app is not None:
+            if on:
+                self._app.installEventFilter(self)
+            else:
+                self._app.removeEventFilter(self)
+            self._watching = on
+
+    def pending(self) -> list[str]:
+        return list(self._queue)
+
+    def busy(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def join(self, timeout: float | None = None) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def stop(self) -> None:
+        self.enabled = False
+        self._timer.stop()
+        self._watch(False)
+
+    def eventFilter(self, obj, event) -> bool:
+        if event.type() in _INPUT_EVENTS:
+            self._last_input = time.monotonic()
+        return False
+
+    def _maybe_import(self) -> None:
+        self._queue = [m for m in self._queue if m not in sys.modules]  # a job imported it
+        if not self.enabled or not self._queue:
+            self._timer.stop()
+            self._watch(False)
+            return
+        if self.busy() or time.monotonic() - self._last_input < self.idle_s \
+                or self._runner.active_jobs():
+            return
+        name = self._queue.pop(0)
+        self._thread = threading.Thread(target=self._import, args=(name,),
+                                        name=f"idle import {name}")
+        self._thread.start()
+
+    def _import(self, name: str) -> None:
+        from gui.thread_priority import lower_this_thread
+
+        lower_this_thread()  # as a job's thread: pools its modules start stay below the window
+        if name not in sys.modules:
+            try:
+                importlib.import_module(name)
+            except Exception:  # not installed, or broken: the job that needs it says so
+                log.info("idle import of %s failed", name, exc_info=True)
+        try:
+            self.imported.emit(name)
+        except RuntimeError:  # the window is gone
+            pass
+
+
+def _input_events() -> frozenset:
+    from PySide6.QtCore import QEvent
+
+    t = QEvent.Type
+    return frozenset({t.KeyPress, t.KeyRelease, t.MouseButtonPress, t.MouseButtonRelease,
+                      t.MouseMove, t.Wheel, t.TouchBegin, t.TouchUpdate})
+
+
+_INPUT_EVENTS = _input_events()

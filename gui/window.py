@@ -1,11 +1,12 @@
 """The main window: a page list on the left, the pages, a notification strip, a status bar and
-the Help menu. Start-up after the first paint is three independent steps (build the shown page,
-check the device, scan the models): one failing never stops the others."""
+the Help menu. Start-up after the first paint is independent steps (show the last start's model
+list and device, confirm the device without torch, scan the models, build the shown page, check the
+device with torch in a child once the window is ready): one failing never stops the others."""
 from __future__ import annotations
 
 import logging
 
-from PySide6.QtCore import QByteArray, QSize, Signal
+from PySide6.QtCore import QByteArray, QSize, QTimer, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
@@ -22,14 +23,17 @@ from PySide6.QtWidgets import (
 from core.device import DeviceInfo, DevicePreference
 from core.paths import AppHome
 from gui.context import AppContext
-from gui.device_probe import DeviceProbe, cached, remember
+from gui.device_probe import DeviceProbe
 from gui.jobs import JobRunner
 from gui.notify import FailedPage, NotificationBar
 from gui.settings import Settings
 from gui.widgets.server_switch import ServerSwitch
+from gui.window_device import DeviceStatus
 
 log = logging.getLogger("workbench")
 
+FULL_CHECK_DELAY_MS = 1500  # after ready: the child importing torch competes for the CPU
+FULL_CHECK_LATEST_MS = 6000  # after start-up began, ready or not
 PAGES = ("chat", "classify", "transcribe", "finetune", "models")
 PAGE_TITLES = {
     "chat": "Chat",
@@ -40,10 +44,10 @@ PAGE_TITLES = {
 }
 
 
-class MainWindow(QMainWindow):
+class MainWindow(DeviceStatus, QMainWindow):
     first_painted = Signal()
     closed = Signal()  # the window has closed, every job stopped: the app may quit
-    ready = Signal()  # once: the model list is filled and the device known (or failed)
+    ready = Signal()  # once: the shown page is built, the model list filled, the device known
 
     def __init__(self, home: AppHome | None = None) -> None:
         super().__init__()
@@ -69,10 +73,13 @@ class MainWindow(QMainWindow):
         self.device_probe = DeviceProbe(self)
         self.device_probe.found.connect(self._on_device_found)
         self.device_probe.failed.connect(self._on_device_failed)
+        self.device_probe.guessed.connect(self._on_device_guessed)
         self._device_settled = False  # the check has answered (found or failed)
+        self._full_answered = False  # the full check answered since the last probe_device
         self._ready = False
         self.ctx.models.changed.connect(self._check_ready)
         self.warmup = None  # the start-up imports' thread (start_up)
+        self.idle_imports = None  # the pages' job modules, imported while idle (start_up)
         self._painted = False
         self._closing = False  # quit was asked: jobs are cancelled, the window closes when idle
         self._close_requests = 0
@@ -230,7 +237,7 @@ class MainWindow(QMainWindow):
         if hasattr(widget, "set_models"):
             # pages with their own model list follow the one broadcast (others use ModelBox)
             self.ctx.models.changed.connect(widget.set_models)
-            if self.ctx.models.scanned:
+            if self.ctx.models.listed:
                 widget.set_models(self.ctx.models.entries)
         widget.setObjectName(f"page-{key}")
         index = PAGES.index(key)
@@ -241,6 +248,7 @@ class MainWindow(QMainWindow):
         self.pages[key] = widget
         if self.nav.currentRow() == index:
             self.stack.setCurrentIndex(index)
+        self._check_ready()
 
     def _on_nav(self, row: int) -> None:
         if row >= 0:
@@ -248,6 +256,8 @@ class MainWindow(QMainWindow):
             self.settings.set("window/page", PAGES[row])
             if self._painted:
                 self.page(PAGES[row])  # a page that cannot be built says so in its place
+            if self.idle_imports is not None:
+                self.idle_imports.want(PAGES[row])
 
     # ---- first paint, then the background work -----------------------------------------------
     def paintEvent(self, event) -> None:
@@ -257,14 +267,22 @@ class MainWindow(QMainWindow):
             self.first_painted.emit()
 
     def start_up(self) -> None:
-        """The app's start-up after the first paint: the device check starts at once (a child
-        process), the slow imports run in a thread, then the model scan and, a turn later, the
-        shown page, so the window keeps painting and answering all along."""
-        from gui.warmup import Warmup
+        """The app's start-up after the first paint: the last start's model list and device show
+        at once, the quick device check runs in a thread, the slow imports in another, then the
+        model scan and the shown page; the torch device check (a child process) once the window
+        is ready (at the latest after FULL_CHECK_LATEST_MS). The window paints and answers all
+        along."""
+        from gui.warmup import IdleImports, Warmup
 
         if self._closing:
             return
-        self._guarded("checking the device", self.probe_device)
+        self.idle_imports = IdleImports(self.runner, self)
+        self.ready.connect(lambda: self.idle_imports.want(self.current_page()))
+        self._guarded("showing the last model list", self.ctx.models.show_saved)
+        self._guarded("checking the device", lambda: self.probe_device(full=False))
+        self.ready.connect(lambda: QTimer.singleShot(FULL_CHECK_DELAY_MS, self._full_check))
+        QTimer.singleShot(FULL_CHECK_LATEST_MS, self._full_check)  # a start-up step failed
+        self._check_ready()
         self.warmup = Warmup(self.current_page(), self)
         self.warmup.registry_ready.connect(
             lambda: self._closing or self._guarded("scanning the models", self.ctx.models.refresh))
@@ -279,7 +297,7 @@ class MainWindow(QMainWindow):
         except Exception as exc:
             log.exception("start-up: %s failed", name)
             self.notify.show_error(exc)
-            if step == self.probe_device:
+            if name == "checking the device":
                 self._on_device_failed(exc)
 
     def _show_folder_problem(self) -> None:
@@ -290,49 +308,17 @@ class MainWindow(QMainWindow):
         """All start-up work at once (tests, scripts); each step runs whatever the others do."""
         if self._closing:  # closed before start-up came round (Ctrl-C at once)
             return
+        self._guarded("showing the last model list", self.ctx.models.show_saved)
         self._guarded("checking the device", self.probe_device)
         self._guarded("scanning the models", self.ctx.models.refresh)
         self._guarded("opening the page", lambda: self.page(self.current_page()))
         self._show_folder_problem()
 
-    def probe_device(self) -> None:
-        """Check the device in a child process (torch never loads in the window for it). The
-        answer of the last start, when there is one, shows until the check confirms it."""
-        pref = self.device_choice.currentData()
-        last = cached(self.settings, pref)
-        if last is not None:
-            self._show_device(last, note=" (as at the last start; checking again)")
-        else:
-            self.device = None
-            self.device_label.setText("Device: detecting…")
-        self.device_probe.start(pref)
-
-    def _show_device(self, info: DeviceInfo, note: str = "") -> None:
-        self.device = info
-        self.device_label.setText(info.label)
-        self.device_label.setToolTip(info.reason + note)
-
-    def _on_device_found(self, info: DeviceInfo) -> None:
-        remember(self.settings, self.device_choice.currentData(), info)
-        self._show_device(info)
-        self._device_settled = True
-        self._check_ready()
-
-    def _on_device_failed(self, exc) -> None:
-        self.device = None
-        self.device_label.setText("Device: unavailable")
-        self.device_label.setToolTip(str(exc))
-        self.notify.show_error(exc)
-        self._device_settled = True
-        self._check_ready()
-
-    def _on_device_choice(self) -> None:
-        self.settings.set("device/preference", self.device_choice.currentData())
-        self.probe_device()
-
     def is_ready(self) -> bool:
-        """The model list is filled and the device known (by the check or from the last start)."""
-        return self.ctx.models.scanned and (self.device is not None or self._device_settled)
+        """The shown page is built (or says why it cannot be), the model list is filled (the last
+        start's or a scan's) and the device known (by a check or from the last start)."""
+        device = self.device is not None or self._device_settled
+        return self.current_page() in self.pages and self.ctx.models.listed and device
 
     def _check_ready(self, *_args) -> None:
         if not self._ready and self.is_ready():
@@ -368,6 +354,8 @@ class MainWindow(QMainWindow):
             self.settings.sync()
             self.runner.cancel_all()
             self.device_probe.stop()
+            if self.idle_imports is not None:
+                self.idle_imports.stop()
             self.runner.jobs_changed.connect(self._show_finishing)
             self.runner.idle.connect(self.close)
         self._close_requests += 1

@@ -39,6 +39,12 @@ FALLBACK_BUDGET = 4 << 30  # when the machine's memory cannot be read
 
 def default_budget() -> int:
     """Half of the machine's memory (bytes)."""
+    try:  # POSIX: without importing psutil (the window builds the cache before its first paint)
+        import os
+
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") * BUDGET_SHARE)
+    except (AttributeError, ValueError, OSError):
+        pass
     try:
         import psutil
 

@@ -46,7 +46,18 @@ class KeyStore:
 
     def __init__(self, file: Path, backend: Any = None) -> None:
         self.file = file
-        self.backend = usable_keyring() if backend is None else (backend or None)
+        self._backend = backend or None
+        self._picked = backend is not None  # None: looked up on first use (keyring is slow to import)
+
+    @property
+    def backend(self) -> Any | None:
+        if not self._picked:
+            self._backend, self._picked = usable_keyring(), True
+        return self._backend
+
+    @backend.setter
+    def backend(self, value: Any | None) -> None:
+        self._backend, self._picked = value, True
 
     @property
     def kind(self) -> str:

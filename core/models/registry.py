@@ -34,6 +34,8 @@ from core.models.entry import HUB_ID, META_FILE, SOURCE_LABELS, Format, ModelEnt
 from core.models.userlist import UserList
 from core.paths import AppHome
 
+LISTING_FILE = "model_list.json"  # the last full scan (save_listing), shown at the next start
+
 __all__ = [
     "BUNDLED", "HUB_CATALOGUE", "HUB_ID", "META_FILE", "PACKS", "RESOURCES", "SOURCE_LABELS",
     "Format", "ModelEntry", "PackSpec", "Registry", "Source", "Task", "dir_size", "find_pack",
@@ -56,7 +58,20 @@ class Registry:
         self._taken = 0  # how many of ``problems`` take_problems() has handed out
         self._lock = threading.RLock()  # one add or remove at a time on the user list
         self._user_list = UserList(self.home.user_models_file, self._note)
-        self.endpoints = EndpointStore(self.home, self._note)  # add, remove, refresh endpoints
+        self._endpoints: EndpointStore | None = None
+
+    @property
+    def endpoints(self) -> EndpointStore:
+        """Add, remove, refresh endpoints (made on first use)."""
+        with self._lock:
+            if self._endpoints is None:
+                self._endpoints = EndpointStore(self.home, self._note)
+            return self._endpoints
+
+    @endpoints.setter
+    def endpoints(self, store: EndpointStore) -> None:
+        with self._lock:
+            self._endpoints = store
 
     def _note(self, message: str) -> None:
         with self._lock:
@@ -217,24 +232,51 @@ class Registry:
         return out
 
     def _hf_cache(self) -> list[ModelEntry]:
-        try:
-            from huggingface_hub import scan_cache_dir
+        from core.models.hfcache import cached_models  # a walk: no huggingface_hub client
 
-            info = scan_cache_dir()
+        try:
+            repos = cached_models()
         except Exception:  # no cache yet, or an unreadable one: nothing to list
             return []
         out = []
-        for repo in sorted(info.repos, key=lambda r: r.repo_id):
-            if repo.repo_type != "model" or not repo.revisions:
-                continue
-            rev = max(repo.revisions, key=lambda r: r.last_modified)
+        for repo in repos:
             try:
-                fmt, task, _ = inspect_path(Path(rev.snapshot_path))
+                fmt, task, _ = inspect_path(repo.snapshot_path)
             except BadInput:
                 continue
             out.append(ModelEntry(f"hf:{repo.repo_id}", repo.repo_id, task, fmt, Source.HF_CACHE,
-                                  str(rev.snapshot_path), repo.size_on_disk, hub_id=repo.repo_id))
+                                  str(repo.snapshot_path), repo.size_on_disk, hub_id=repo.repo_id))
         return out
+
+    # ---- the last listing, for a window to show at once ------------------------------------
+    @property
+    def listing_file(self) -> Path:
+        return self.home.root / LISTING_FILE
+
+    def save_listing(self, entries: list[ModelEntry]) -> None:
+        """Keep ``entries`` (a full scan's) in the data folder, written atomically, for the next
+        start to show before its own scan ends. A folder that cannot be written keeps nothing."""
+        from core.paths import atomic_write_json
+
+        try:
+            atomic_write_json(self.listing_file, {"version": 1,
+                                                  "entries": [e.to_json() for e in entries]})
+        except (BadInput, OSError, ValueError):
+            pass
+
+    def saved_listing(self) -> list[ModelEntry] | None:
+        """The entries of the last full scan, or None when there are none (a fresh data folder) or
+        the file is unreadable: then only a scan tells."""
+        import json
+
+        try:
+            data = json.loads(self.listing_file.read_bytes())
+            return [ModelEntry(d["id"], d["name"], Task(d["task"]), Format(d["format"]),
+                               Source(d["source"]), d.get("path"), d.get("size_bytes"),
+                               d.get("hub_id"), d.get("converted_path"), d.get("note", ""))
+                    for d in data["entries"]]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
 
     # ---- GGUF conversion bookkeeping --------------------------------------------------------
     def conversion_dir(self, entry: ModelEntry) -> Path:
