@@ -46,6 +46,14 @@ def _alive(callback: Callable) -> bool:
     return True
 
 
+def _after(first: Callable[[], None], factory: JobFactory) -> JobFactory:
+    def run(cancel: CancelToken):
+        first()
+        return factory(cancel)
+
+    return run
+
+
 class _GeneratorRunner(QObject):
     event = Signal(object)
     failed = Signal(object)
@@ -176,10 +184,16 @@ class JobRunner(QObject):
         super().__init__(parent)
         self.notify = notify  # where failures nobody handles go (the notification bar)
         self._jobs: list[Job] = []
+        # called on each job's thread before its work: the window waits there for an import it
+        # started while idle (two threads importing one library can break it, transformers' lazy
+        # modules raise ImportError), so a job never imports alongside it
+        self.before_work: Callable[[], None] | None = None
 
     def start(self, name: str, factory: JobFactory, *, quiet: bool = False,
               min_interval: float = 1 / 30, notify: bool = True) -> Job:
         """Run ``factory(cancel)`` (a generator of events) in a new thread."""
+        if self.before_work is not None:
+            factory = _after(self.before_work, factory)
         job = Job(name, factory, min_interval=min_interval, quiet=quiet,
                   notify=self._notify_failure if notify else None, parent=self)
         self._jobs.append(job)

@@ -277,6 +277,7 @@ class MainWindow(DeviceStatus, QMainWindow):
         if self._closing:
             return
         self.idle_imports = IdleImports(self.runner, self)
+        self.runner.before_work = self.idle_imports.join  # never import beside a job
         self.ready.connect(lambda: self.idle_imports.want(self.current_page()))
         self._guarded("showing the last model list", self.ctx.models.show_saved)
         self._guarded("checking the device", lambda: self.probe_device(full=False))

@@ -111,6 +111,28 @@ def test_idle_imports_wait_for_jobs_and_import_off_the_gui_thread(runner, qtbot,
     assert imports.pending() == []
 
 
+def test_a_job_waits_for_an_idle_import_in_progress(runner, qtbot, tmp_path, monkeypatch):
+    """A job started while an idle import runs does its work only once that import is in: two
+    threads importing one library at once can break it (transformers' lazy modules)."""
+    from gui import warmup
+    from gui.warmup import IdleImports
+
+    (tmp_path / "slow_idle_mod.py").write_text(
+        "import time\ntime.sleep(0.8)\nDONE_AT = time.monotonic()\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setitem(warmup.JOB_MODULES, "slowpage", ("slow_idle_mod",))
+    imports = IdleImports(runner, idle_s=0)
+    runner.before_work = imports.join  # as the window does
+    imports.want("slowpage")
+    qtbot.waitUntil(imports.busy, timeout=5000)  # the import has started, nobody using the window
+    started = []
+    job = runner.query("a job", lambda c: started.append(time.monotonic()), lambda _v: None)
+    qtbot.waitUntil(lambda: not job.is_running(), timeout=10_000)
+    assert started and started[0] >= sys.modules["slow_idle_mod"].DONE_AT
+    imports.stop()
+    sys.modules.pop("slow_idle_mod", None)
+
+
 def test_idle_imports_wait_for_the_user_to_stop(runner, qtbot, light_module):
     from PySide6.QtCore import QEvent, QPointF, Qt
     from PySide6.QtGui import QMouseEvent
