@@ -72,6 +72,7 @@ class Warmup(QObject):
                 importlib.import_module(name)
             except Exception:  # the step that needs it reports it where the user sees it
                 log.exception("start-up: importing %s failed", name)
+        freeze_imported()
 
     @staticmethod
     def _emit(signal) -> None:
@@ -92,6 +93,15 @@ JOB_MODULES = {
     "models": (),
 }
 IDLE_S = 2.0  # no key, mouse or wheel event for this long, and no job running
+
+
+def freeze_imported() -> None:
+    """Move every object alive now (the modules just imported: torch and transformers make
+    millions) out of the garbage collector's sight: a full collection then no longer walks them,
+    which froze the window for about 0.3 s now and then while jobs ran."""
+    import gc
+
+    gc.freeze()
 
 
 class IdleImports(QObject):
@@ -180,6 +190,7 @@ class IdleImports(QObject):
                 importlib.import_module(name)
             except Exception:  # not installed, or broken: the job that needs it says so
                 log.info("idle import of %s failed", name, exc_info=True)
+            freeze_imported()
         try:
             self.imported.emit(name)
         except RuntimeError:  # the window is gone

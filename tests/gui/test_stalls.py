@@ -109,6 +109,9 @@ def test_idle_imports_wait_for_jobs_and_import_off_the_gui_thread(runner, qtbot,
     mod = sys.modules[light_module]
     assert mod.THREAD is not threading.main_thread()
     assert imports.pending() == []
+    import gc
+
+    assert gc.get_freeze_count() > 0  # what was imported is out of the collector's full sweeps
 
 
 def test_a_job_waits_for_an_idle_import_in_progress(runner, qtbot, tmp_path, monkeypatch):
