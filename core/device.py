@@ -131,6 +131,15 @@ def cuda_driver_device() -> tuple[str, int] | None:
         return None
 
 
+def _preference(preference: DevicePreference | str) -> DevicePreference:
+    try:
+        return DevicePreference(preference)
+    except ValueError:
+        raise DeviceUnavailable(
+            f"Unknown device '{preference}'.", hint=f"Choose {', '.join(DEVICE_CHOICES)}."
+        ) from None
+
+
 def quick_device(preference: DevicePreference | str = DevicePreference.AUTO,
                  cuda: tuple[str, int] | None | bool = True,
                  cuda_build: bool | None | str = "read") -> DeviceInfo:
@@ -138,12 +147,7 @@ def quick_device(preference: DevicePreference | str = DevicePreference.AUTO,
     it until the full check confirms it). ``cuda`` and ``cuda_build`` stand in for the driver and
     the torch build (tests); by default they are looked up. Raises DeviceUnavailable as
     ``choose_device`` does when CUDA is chosen but cannot be there."""
-    try:
-        pref = DevicePreference(preference)
-    except ValueError:
-        raise DeviceUnavailable(
-            f"Unknown device '{preference}'.", hint=f"Choose {', '.join(DEVICE_CHOICES)}."
-        ) from None
+    pref = _preference(preference)
     if pref is DevicePreference.CPU:
         return DeviceInfo("cpu", _quick_cpu_label(), "CPU: chosen in settings")
     build = torch_cuda_build() if cuda_build == "read" else cuda_build
@@ -168,12 +172,7 @@ def quick_device(preference: DevicePreference | str = DevicePreference.AUTO,
 
 def choose_device(preference: DevicePreference | str = DevicePreference.AUTO) -> DeviceInfo:
     """Resolve a preference to a device. Imports torch: call it off the GUI thread."""
-    try:
-        pref = DevicePreference(preference)
-    except ValueError:
-        raise DeviceUnavailable(
-            f"Unknown device '{preference}'.", hint=f"Choose {', '.join(DEVICE_CHOICES)}."
-        ) from None
+    pref = _preference(preference)
     import torch
 
     has_cuda = torch.cuda.is_available()

@@ -14,6 +14,7 @@ from core.events import Done, Event
 from core.models.registry import Task
 from gui.jobs import Job
 from gui.panels.chat.loaded import describe_engine
+from gui.panels.chat.reply import under_stop
 from gui.widgets.message_view import MessageView
 from gui.widgets.model_box import ModelBox
 from gui.widgets.model_session import ModelSession
@@ -97,14 +98,7 @@ class CompareColumn(QFrame):
     def _events(self, engine, request: ChatRequest, cancel: CancelToken) -> Iterator[Event]:
         """The engine's stream under the column's own stop token (Stop ends the reply at the
         engine's next step and its figures still come); quitting the app stops it too."""
-        events = engine.stream(request, self._stop)
-        try:
-            for ev in events:
-                if cancel.cancelled:
-                    self._stop.cancel()
-                yield ev
-        finally:
-            events.close()
+        return under_stop(engine.stream(request, self._stop), self._stop, cancel)
 
     def stop(self) -> None:
         """End the reply at its next step, cancel a load, or keep a reply from beginning."""

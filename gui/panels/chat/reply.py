@@ -17,6 +17,18 @@ FLUSH_MS = 40  # tokens reach the widget in batches, at most 25 times a second
 SAVE_EVERY_S = 0.25  # a growing reply is written to the history this often
 
 
+
+def under_stop(events: Iterator[Event], stop: CancelToken, cancel: CancelToken) -> Iterator[Event]:
+    """``events`` (an engine's stream started with ``stop``) passed on; the job's ``cancel``
+    (quitting the app) sets ``stop`` too, so the engine ends at its next step either way."""
+    try:
+        for ev in events:
+            if cancel.cancelled:
+                stop.cancel()
+            yield ev
+    finally:
+        events.close()
+
 class ReplyStream(QObject):
     truncated = Signal(str)  # the notice: the oldest messages were left out
     finished = Signal(object)  # ReplyStats, or None after a failure
@@ -57,14 +69,7 @@ class ReplyStream(QObject):
         """The engine's stream under the reply's own stop token. Stop sets only that token, so
         the engine ends the reply at its next step and still delivers its figures (Done with
         stopped=True); the job's token (quitting the app) stops it too."""
-        events = stream(request, self._stop)
-        try:
-            for ev in events:
-                if cancel.cancelled:
-                    self._stop.cancel()
-                yield ev
-        finally:
-            events.close()
+        return under_stop(stream(request, self._stop), self._stop, cancel)
 
     def stop(self) -> None:
         """End the reply at the engine's next step; what was generated stays, measured and
