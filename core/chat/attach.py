@@ -9,7 +9,6 @@ prompt quotes (``core.chat.retrieval``)."""
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -37,11 +36,10 @@ class Chunk:
 def display_name(path: str | Path) -> str:
     """How a file is named to the user: a transcript this app kept (``<audio stem>-<hash>.json``
     in its transcripts folder) by its recording's name, anything else by its file name."""
-    path = Path(path)
-    kept = re.fullmatch(r"(.+)-[0-9a-f]{10}\.json", path.name)
-    if kept and path.parent.name == "transcripts":
-        return f"{kept.group(1)} (transcript)"
-    return path.name
+    from core.transcribe.saved import kept_stem
+
+    stem = kept_stem(path)
+    return f"{stem} (transcript)" if stem else Path(path).name
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -35,6 +36,14 @@ def saved_path(root: str | Path, audio: str | Path) -> Path:
         key = str(audio)
     digest = hashlib.sha1(key.encode("utf-8", "surrogatepass")).hexdigest()[:10]
     return Path(root) / FOLDER / f"{audio.stem or 'transcript'}-{digest}.json"
+
+
+def kept_stem(path: str | Path) -> str | None:
+    """The recording's stem when ``path`` is a transcript kept by :func:`saved_path` (its name
+    and folder have that shape), else None."""
+    path = Path(path)
+    kept = re.fullmatch(r"(.+)-[0-9a-f]{10}\.json", path.name)
+    return kept.group(1) if kept and path.parent.name == FOLDER else None
 
 
 def save_transcript(path: str | Path, transcript: Transcript,

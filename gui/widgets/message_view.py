@@ -128,8 +128,7 @@ class MessageView(QFrame):
         self.body.anchorClicked.connect(self._on_link)
         head = QHBoxLayout()
         head.setContentsMargins(0, 0, 0, 0)
-        head.addWidget(self.who)
-        head.addStretch(1)
+        head.addWidget(self.who, 1)  # takes the free width; cut only when there is none
         head.addWidget(self.edit_button)
         head.addWidget(self.copy_button)
         lay = QVBoxLayout(self)

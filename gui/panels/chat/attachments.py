@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from core.chat import Attachment, Retriever, answer_with_files, read_attachment
+from core.chat.attach import display_name
 from core.events import Done, Progress
 from gui.links import AskInChat, SegmentLink
 from gui.progress import show_progress
@@ -157,7 +158,7 @@ class ChatAttachments(QObject):
             self.ctx.notify.show_info("Files are still being attached: wait or cancel.")
             return
         if self.panel.conversation is None:
-            self.panel.open_new_chat(self.panel.model_box.current_id(), Path(paths[0]).name)
+            self.panel.open_new_chat(self.panel.model_box.current_id(), display_name(paths[0]))
         if self.panel.conversation is None:  # busy: the page refused
             return
         conv_id, store, retriever = self.panel.conversation.id, self.store, self.retriever
@@ -234,7 +235,7 @@ class ChatAttachments(QObject):
         if request.model_id:
             self.panel.select_model(request.model_id)
         self.panel.open_new_chat(self.panel.model_box.current_id(),
-                                 request.title or Path(request.path).name)
+                                 request.title or display_name(request.path))
         question = request.question.strip()
         self.attach([request.path], then=(lambda: self._ask(question)) if question else None)
 

@@ -171,7 +171,9 @@ class NewRunDialog(QDialog):
                                  f"{last.get('learning_rate', 'default')}): check them before "
                                  f"you start.")
         self.carried.setVisible(bool(last))
-        return self._pick_wanted_base()
+        note = self._pick_wanted_base()
+        self.resize(self.size().expandedTo(self.sizeHint()))  # the notes shown need room too
+        return note
 
     def _base_chosen(self, _index: int) -> None:
         self._wanted_base = ""
