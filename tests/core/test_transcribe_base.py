@@ -171,8 +171,13 @@ def speak(tmp_path: Path, voice: str, text: str) -> Path:
 
 @pytest.mark.slow
 def test_base_detects_and_transcribes_spanish_and_translates_german(home, tmp_path):
+    import ctranslate2
+
     from core.transcribe import open_transcriber
 
+    # faster-whisper falls back to sampling at higher temperatures when a greedy pass looks bad
+    # (short clips, translation): a fixed seed makes that sampling, and so this test, repeatable
+    ctranslate2.set_random_seed(0)
     spanish = speak(tmp_path, "es", "Hola a todos. Hoy es un buen día para aprender algo nuevo.")
     german = speak(tmp_path, "de", "Guten Morgen. Heute ist ein schöner Tag.")
     registry = Registry(home, scan_hf_cache=False)
