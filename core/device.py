@@ -173,6 +173,9 @@ def quick_device(preference: DevicePreference | str = DevicePreference.AUTO,
 def choose_device(preference: DevicePreference | str = DevicePreference.AUTO) -> DeviceInfo:
     """Resolve a preference to a device. Imports torch: call it off the GUI thread."""
     pref = _preference(preference)
+    from core.imports import import_heavy
+
+    import_heavy("torch")
     import torch
 
     has_cuda = torch.cuda.is_available()

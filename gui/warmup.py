@@ -10,13 +10,14 @@ interpreter is held while their native libraries load) falls where nobody sees i
 first job."""
 from __future__ import annotations
 
-import importlib
 import logging
 import sys
 import threading
 import time
 
 from PySide6.QtCore import QObject, Signal
+
+from core.imports import import_heavy
 
 log = logging.getLogger("workbench")
 
@@ -69,10 +70,9 @@ class Warmup(QObject):
     def _import(names: tuple[str, ...]) -> None:
         for name in names:
             try:
-                importlib.import_module(name)
+                import_heavy(name)
             except Exception:  # the step that needs it reports it where the user sees it
                 log.exception("start-up: importing %s failed", name)
-        freeze_imported()
 
     @staticmethod
     def _emit(signal) -> None:
@@ -93,15 +93,6 @@ JOB_MODULES = {
     "models": (),
 }
 IDLE_S = 2.0  # no key, mouse or wheel event for this long, and no job running
-
-
-def freeze_imported() -> None:
-    """Move every object alive now (the modules just imported: torch and transformers make
-    millions) out of the garbage collector's sight: a full collection then no longer walks them,
-    which froze the window for about 0.3 s now and then while jobs ran."""
-    import gc
-
-    gc.freeze()
 
 
 class IdleImports(QObject):
@@ -185,12 +176,10 @@ class IdleImports(QObject):
         from gui.thread_priority import lower_this_thread
 
         lower_this_thread()  # as a job's thread: pools its modules start stay below the window
-        if name not in sys.modules:
-            try:
-                importlib.import_module(name)
-            except Exception:  # not installed, or broken: the job that needs it says so
-                log.info("idle import of %s failed", name, exc_info=True)
-            freeze_imported()
+        try:
+            import_heavy(name)  # frozen out of the collector's sight, libraries opened first
+        except Exception:  # not installed, or broken: the job that needs it says so
+            log.info("idle import of %s failed", name, exc_info=True)
         try:
             self.imported.emit(name)
         except RuntimeError:  # the window is gone

@@ -146,6 +146,9 @@ class ChatEngine:
             raise ModelUnavailable(f"The model folder '{path}' does not exist.")
         started = time.perf_counter()
         yield Progress("Reading the model config", 0, 3, name)
+        from core.imports import import_heavy
+
+        import_heavy("torch", "transformers")
         from transformers import AutoConfig
 
         from core.runtime import quiet_transformers

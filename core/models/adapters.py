@@ -54,6 +54,9 @@ def adapter_base(folder: str | Path, registry=None) -> Path | None:
 def apply_adapter(model, folder: str | Path):
     """``model`` with the LoRA adapter in ``folder`` applied and merged in (so it runs at the
     plain model's speed)."""
+    from core.imports import import_heavy
+
+    import_heavy("peft")
     from peft import PeftModel
 
     with warnings.catch_warnings():

@@ -124,6 +124,9 @@ def open_embedder(registry, model_id: str, device: str, cancel: CancelToken) -> 
     yield Progress("Loading the model", 0, None, entry.name)
     started = time.perf_counter()
     folder = Path(ready.load_path)
+    from core.imports import import_heavy
+
+    import_heavy("torch", "transformers")
     from transformers import AutoModel, AutoTokenizer
 
     from core.runtime import quiet_transformers

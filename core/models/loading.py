@@ -77,6 +77,9 @@ def load_hf(folder: str | Path, kind: str, device: str = "cpu", *, name: str | N
     be loaded as ``kind``."""
     if kind not in KINDS:
         raise ValueError(kind)
+    from core.imports import import_heavy
+
+    import_heavy("torch", "transformers")
     from transformers import AutoConfig, AutoTokenizer
 
     from core.runtime import quiet_transformers

@@ -145,6 +145,9 @@ class FasterWhisperBackend:
                                    "model.bin).", hint="faster-whisper needs a CTranslate2 "
                                    "folder such as the bundled whisper-tiny.en.")
         started = time.perf_counter()
+        from core.imports import import_heavy
+
+        import_heavy("ctranslate2", "faster_whisper")
         from faster_whisper import WhisperModel
 
         threads = (os.cpu_count() or 0) if cpu_threads is None else cpu_threads
