@@ -10,7 +10,7 @@ from pathlib import Path
 
 from core.errors import BadInput
 from core.finetune.config import FinetuneConfig
-from core.textfiles import LABEL_COLUMNS, TEXT_COLUMNS, parse_table, pick_column, read_text_file
+from core.textfiles import LABEL_COLUMNS, TEXT_COLUMNS, open_table, pick_column, read_text_file
 
 CHAT_ROLES = ("system", "user", "assistant")
 # what preview_data calls each task's data (DataPreview.kind)
@@ -39,18 +39,21 @@ class _Parsed:
 def _parse(config: FinetuneConfig) -> _Parsed:
     config._check_data_fields()
     files = tuple(str(Path(f).expanduser()) for f in config.data)
-    texts = [(Path(f), *read_text_file(f)) for f in files]
     kind = KINDS[config.task]
+    if config.task == "classification":  # tables are streamed a row at a time
+        tables = [open_table(f) for f in files]
+        parsed = _Parsed(kind, files, [t.encoding for t in tables])
+        _parse_tables(parsed, tables, config.text_column, config.label_column)
+        return parsed
+    texts = [(Path(f), *read_text_file(f)) for f in files]
     parsed = _Parsed(kind, files, [enc for _p, _t, enc in texts])
     if config.task == "causal-lm":
         for _p, text, _enc in texts:
             parts = text.split(config.hard_cut) if config.hard_cut else [text]
             parsed.sections += [s for s in parts if s.strip()]
-    elif config.task == "chat":
+    else:
         for p, text, _enc in texts:
             parsed.conversations += _parse_jsonl(p, text)
-    else:
-        _parse_tables(parsed, texts, config.text_column, config.label_column)
     return parsed
 
 
@@ -85,10 +88,9 @@ def _parse_jsonl(path: Path, text: str) -> list[list[dict]]:
     return out
 
 
-def _parse_tables(parsed: _Parsed, texts, text_col: str | None, label_col: str | None) -> None:
-    for p, text, _enc in texts:
-        table = parse_table(text, p)
-        columns = table.columns
+def _parse_tables(parsed: _Parsed, tables, text_col: str | None, label_col: str | None) -> None:
+    for table in tables:
+        p, columns = table.path, table.columns
         if parsed.columns is None:
             parsed.columns = tuple(columns)
         tcol = pick_column(columns, text_col, TEXT_COLUMNS, "text", p)
@@ -98,7 +100,7 @@ def _parse_tables(parsed: _Parsed, texts, text_col: str | None, label_col: str |
                            hint="Choose two different columns.")
         parsed.text_column, parsed.label_column = tcol, lcol
         ti, li = columns.index(tcol), columns.index(lcol)
-        for row in table.rows:
+        for row in table.rows():
             if len(row) <= max(ti, li):
                 parsed.skipped += 1
                 continue

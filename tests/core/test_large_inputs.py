@@ -123,6 +123,7 @@ def test_short_text_is_one_line_and_bounded():
 # ---- CSV/TSV tables are streamed row by row --------------------------------------------------
 TABLE_MB = 50
 TABLE_CEILING = 320 * 2**20  # reading the whole text first peaked at ~420 MB; streamed ~180 MB
+TRAINING_TABLE_CEILING = 250 * 2**20  # fine-tune's data check: whole text 423 MB, streamed 129 MB
 
 
 def _write_big_table(path, mb: int) -> int:
@@ -191,3 +192,19 @@ def test_blank_and_whitespace_tables_are_refused_in_words(tmp_path):
         path.write_bytes(raw)
         with pytest.raises(BadInput, match=word):
             read_table(path)
+
+
+def test_a_50mb_training_table_is_read_in_bounded_memory(tmp_path):
+    """Fine-tune's classification data is streamed too: the data check (what the New-run dialog
+    and `finetune` run first) keeps only the (text, label) pairs, not the file's text and every
+    parsed row besides."""
+    big = tmp_path / "big reviews.csv"
+    n = _write_big_table(big, TABLE_MB)
+    code = ("import sys; from core.finetune import FinetuneConfig, preview_data; "
+            "p = preview_data(FinetuneConfig(task='classification', data=(sys.argv[1],), "
+            "base='x', output='big').validate()); print(p.n_examples, p.encoding)")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    peak, out, err, rc = peak_rss([sys.executable, "-c", code, str(big)], env)
+    assert rc == 0, err
+    assert out.split()[0] == str(n), out
+    assert peak < TRAINING_TABLE_CEILING, f"peak {peak / 2**20:.0f} MB"
