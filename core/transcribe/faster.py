@@ -22,12 +22,26 @@ MEMORY_HINT = "Pick a smaller model or free some memory."
 # Files longer than one 30 s window go through faster-whisper's batched pipeline (Silero VAD cuts
 # the audio at pauses into chunks of up to 30 s, decoded BATCH_SIZE at a time, one segment per
 # chunk); shorter ones through the sequential pipeline, which is faster for them (nothing to
-# batch, no VAD pass). Chosen with `bench/transcribe.py --choose-batch` on synthetic speech made
-# with espeak-ng from tiny_shakespeare.txt (never on the evaluation recordings): batched was
-# slower at 13 s, level at 27 s and 1.2-1.8x faster from 41 s on; batch 4 was as fast as 8 on
-# 2 CPU cores and stops sooner after a cancel (the batch in flight finishes first).
+# batch, no VAD pass). Chosen with `bench/transcribe.py --choose-batch` and
+# `bench/transcribe_dev.py` on synthetic speech made with espeak-ng from tiny_shakespeare.txt
+# (never on the evaluation recordings): batched was slower at 13 s, level at 27 s and faster from
+# 41 s on; over three 130 s files batch 8 was 1.2x (tiny.en) and 1.3x (base) faster than batch 4
+# on 2 CPU cores, with the same words.
 BATCH_MIN_SECONDS = 30.0
-BATCH_SIZE = {"cpu": 4, "cuda": 8}
+BATCH_SIZE = {"cpu": 8, "cuda": 8}
+# faster-whisper's own thresholds (its transcribe defaults) for a window that failed: the
+# sequential pipeline decodes such a window again at higher temperatures; the batched pipeline
+# keeps it as it is. On development speech one chunk came out as "What no no no no..."
+# (compression ratio 3.6) and lost 73 words; such chunks are decoded again sequentially.
+COMPRESSION_RATIO_LIMIT = 2.4
+LOG_PROB_LIMIT = -1.0
+
+
+def failed_chunk(segment) -> bool:
+    """A batched chunk the sequential pipeline would not have kept at temperature 0: too
+    repetitive (compression ratio) or too unlikely (average log probability)."""
+    return (segment.compression_ratio > COMPRESSION_RATIO_LIMIT
+            or segment.avg_logprob < LOG_PROB_LIMIT)
 
 
 def is_oom(exc: BaseException) -> bool:
@@ -209,9 +223,11 @@ class FasterWhisperBackend:
                 model = self._pipeline() if batched else self.model
                 segments, info = model.transcribe(audio, **kwargs)
                 for raw in segments:
-                    seg = _segment_from_faster(raw)
-                    emit(seg)
-                    emit(Progress("Transcribing", min(seg.end, duration), duration))
+                    redo = batched and failed_chunk(raw)
+                    for seg in (self._again(audio, raw, kwargs, info.language) if redo
+                                else [_segment_from_faster(raw)]):
+                        emit(seg)
+                        emit(Progress("Transcribing", min(seg.end, duration), duration))
                     if stop.is_set():  # the next window is never started
                         segments.close()
                         break
@@ -238,6 +254,15 @@ class FasterWhisperBackend:
             stop.set()
         cancel.raise_if_cancelled()
         yield Done(result=found or (options.language, None))
+
+    def _again(self, audio, chunk, kwargs: dict, language: str | None) -> list[Segment]:
+        """A failed batched chunk decoded again by the sequential pipeline, which falls back to
+        higher temperatures as it does for any window (times stay those of the file)."""
+        again = {k: v for k, v in kwargs.items() if k != "batch_size"}
+        again.update(vad_filter=False, language=again.get("language") or language,
+                     clip_timestamps=[float(chunk.start), float(chunk.end)])
+        segments, _info = self.model.transcribe(audio, **again)
+        return [_segment_from_faster(s) for s in segments]
 
     def _pipeline(self):
         """faster-whisper's batched pipeline over this model (made once, on the runner)."""

@@ -98,3 +98,42 @@ def test_a_cancelled_batched_job_ends_at_once_and_the_model_stays_usable(shared_
     assert len(encoded) <= 1, encoded
     _, t = run(shared_eval / "speech" / "jfk.flac", TINY, tiny)
     assert "country" in t.text
+
+
+def test_a_failed_chunk_is_decoded_again_by_the_sequential_pipeline(shared_eval, tiny,
+                                                                    monkeypatch):
+    """The batched pipeline has no temperature fallback: a chunk that fails faster-whisper's own
+    checks is decoded again sequentially over the same span of the file. Here every chunk is
+    taken as failed (the check itself is tested below): the transcript comes from the sequential
+    pipeline, clip by clip, with times inside each chunk and the words still right."""
+    from core.transcribe import faster
+
+    chunks = []
+
+    def every_chunk_failed(segment):
+        chunks.append((segment.start, segment.end))
+        return True
+
+    monkeypatch.setattr(faster, "failed_chunk", every_chunk_failed)
+    path = shared_eval / "speech" / "sonnet001.mp3"  # 53 s: batched
+    _, t = run(path, replace(TINY, word_timestamps=True), tiny)
+    assert len(chunks) >= 2
+    assert all(any(a - 0.01 <= s.start and s.end <= b + 0.5 for a, b in chunks)
+               for s in t.segments)
+    assert len(t.segments) > len(chunks)  # sequential windows split at its timestamp tokens
+    assert all(s.words for s in t.segments if s.text)
+    assert wer(reference(shared_eval, path.name), t.text) < 25
+
+
+def test_the_failed_chunk_check_uses_faster_whisper_s_own_thresholds():
+    from types import SimpleNamespace
+
+    from core.transcribe.faster import failed_chunk
+
+    def chunk(ratio, logprob):
+        return SimpleNamespace(compression_ratio=ratio, avg_logprob=logprob)
+
+    assert not failed_chunk(chunk(1.6, -0.4))
+    assert failed_chunk(chunk(3.6, -0.6))  # "What no no no no ..." on development speech
+    assert failed_chunk(chunk(1.5, -1.3))  # too unlikely
+    assert not failed_chunk(chunk(2.4, -1.0))  # at the limits: kept, as faster-whisper keeps it
