@@ -24,9 +24,11 @@ from pathlib import Path
 
 log = logging.getLogger("workbench")
 
-# the shared libraries, in each package's folder, worth opening before its import
+# the shared libraries, in each package's folder, worth opening before its import: only those
+# that do not link Python (libtorch_python's initialisers could touch Python objects while the
+# interpreter is let go; it is small, the time goes to libtorch_cpu)
 NATIVE = {"torch": ("lib/libc10.so", "lib/libc10_cuda.so", "lib/libtorch_cpu.so",
-                    "lib/libtorch_cuda.so", "lib/libtorch.so", "lib/libtorch_python.so")}
+                    "lib/libtorch_cuda.so", "lib/libtorch.so")}
 
 # what a package imports lazily on first use, asked for inside the pause (transformers' model
 # classes pull in most of the library only when first named)
