@@ -25,8 +25,8 @@ MEMORY_HINT = "Pick a smaller model or free some memory."
 # batch, no VAD pass). Chosen with `bench/transcribe.py --choose-batch` and
 # `bench/transcribe_dev.py` on synthetic speech made with espeak-ng from tiny_shakespeare.txt
 # (never on the evaluation recordings): batched was slower at 13 s, level at 27 s and faster from
-# 41 s on; over three 130 s files batch 8 was 1.2x (tiny.en) and 1.3x (base) faster than batch 4
-# on 2 CPU cores, with the same words.
+# 41 s on; over three 130 s files batch 8 was 1.0-1.2x (tiny.en) and 1.3x (base) faster than
+# batch 4 on 2 CPU cores, with the same words.
 BATCH_MIN_SECONDS = 30.0
 BATCH_SIZE = {"cpu": 8, "cuda": 8}
 # faster-whisper's own thresholds (its transcribe defaults) for a window that failed: the
