@@ -38,8 +38,6 @@ def main() -> int:
     ap.add_argument("--tokens", type=int, default=48, help="tokens per chat reply")
     ap.add_argument("--no-idle-imports", action="store_true",
                     help="skip the idle warm-up: round 1's jobs import their modules themselves")
-    ap.add_argument("--no-nice", action="store_true",
-                    help="jobs at the window's priority (as before gui.thread_priority), to compare")
     args = ap.parse_args()
     kinds = [k for k in args.only.split(",") if k]
     if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
@@ -56,10 +54,6 @@ def main() -> int:
     from gui.window import MainWindow
 
     app = QApplication.instance() or QApplication(sys.argv)
-    if args.no_nice:
-        import gui.thread_priority
-
-        gui.thread_priority.lower_this_thread = lambda nice=0: False
     win = MainWindow(AppHome(home_dir))
     win.show()
     ctx = win.ctx

@@ -68,9 +68,7 @@ class _GeneratorRunner(QObject):
     @Slot()
     def run(self) -> None:
         from core.events import Done
-        from gui.thread_priority import lower_this_thread
 
-        lower_this_thread()  # the window keeps a core while the job's native threads work
         pending = None
         last = 0.0
         finished = False  # a Done arrived: a stop that still delivers its result is no failure

@@ -173,9 +173,6 @@ class IdleImports(QObject):
         self._thread.start()
 
     def _import(self, name: str) -> None:
-        from gui.thread_priority import lower_this_thread
-
-        lower_this_thread()  # as a job's thread: pools its modules start stay below the window
         try:
             import_heavy(name)  # frozen out of the collector's sight, libraries opened first
         except Exception:  # not installed, or broken: the job that needs it says so

@@ -18,23 +18,27 @@ linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"),
                                 reason="thread nice values are per thread on Linux only")
 
 
-@linux_only
-def test_job_threads_and_their_threads_run_below_the_window(runner, qtbot):
-    from gui.thread_priority import JOB_NICE, thread_nice
+def _nice() -> int:
+    return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
 
+
+@linux_only
+def test_job_threads_and_their_threads_run_at_the_window_s_priority(runner, qtbot):
+    """Not lower: a job thread at nice 10 holding the interpreter is put off by every busy
+    program at nice 0, and the window waits for it (bench/stalls.py beside two busy processes:
+    a Whisper load froze the window 916 ms with jobs at nice 10, 49-71 ms without)."""
     seen = {}
 
     def work(cancel):
-        seen["job"] = thread_nice()
-        t = threading.Thread(target=lambda: seen.__setitem__("child", thread_nice()))
+        seen["job"] = _nice()
+        t = threading.Thread(target=lambda: seen.__setitem__("child", _nice()))
         t.start()
         t.join()
         return 1
 
     job = runner.query("nice", work, lambda _v: None)
     qtbot.waitUntil(lambda: not job.is_running(), timeout=10_000)
-    assert seen == {"job": JOB_NICE, "child": JOB_NICE}
-    assert thread_nice() == 0 or thread_nice() < JOB_NICE  # the GUI thread is untouched
+    assert seen == {"job": _nice(), "child": _nice()}
 
 
 def test_no_heavy_import_on_the_gui_thread_at_start_up_or_opening_pages(tmp_path):
