@@ -39,7 +39,8 @@ _lock = threading.RLock()  # the interpreter's import state is process-wide, so 
 
 
 def import_heavy(*names: str) -> None:
-    """Import ``names`` (top-level modules) unless they are in; ImportError as ``import`` would."""
+    """Import ``names`` (modules, dotted or not) unless they are in; ImportError as ``import``
+    would. Only top-level packages listed in NATIVE have libraries opened ahead."""
     if all(name in sys.modules for name in names):
         return
     with _lock:
