@@ -76,7 +76,8 @@ def main() -> int:
 
     sessions = {"chat": ModelSession(ctx, chat_loader(ctx)),
                 "classify": ModelSession(ctx, classify_loader(ctx)),
-                "transcribe": ModelSession(ctx, transcriber_opener(ctx.registry))}
+                "transcribe": ModelSession(ctx, transcriber_opener(ctx.registry,
+                                                                 tokenizers=ctx.whisper_tokenizers))}
     rows = (EVAL / "sst2_dev.tsv").read_text(encoding="utf-8").splitlines()[:201]
     sentences = home_dir / "sentences.tsv"
     sentences.write_text("\n".join(rows) + "\n", encoding="utf-8")

@@ -143,3 +143,11 @@ class AppContext:
         from gui.settings import cache_settings
 
         return ModelCache(cache_settings(self.settings))
+
+    @cached_property
+    def whisper_tokenizers(self):
+        """Whisper tokenizers parsed while the user is idle (core.transcribe.ahead), so that a
+        first faster-whisper load does not freeze the window parsing its own."""
+        from core.transcribe.ahead import ParsedTokenizers
+
+        return ParsedTokenizers()

@@ -14,6 +14,7 @@ import logging
 import sys
 import threading
 import time
+from collections.abc import Callable
 
 from PySide6.QtCore import QObject, Signal
 
@@ -93,25 +94,32 @@ JOB_MODULES = {
     "models": (),
 }
 IDLE_S = 2.0  # no key, mouse or wheel event for this long, and no job running
+Step = tuple[str, Callable[[], object]]  # a page's work beyond imports: (name, what to call)
 
 
 class IdleImports(QObject):
     """Imports the heavy modules a shown page's jobs will need at a moment nobody sees the window
     pause: the user has not touched it for ``IDLE_S`` and no job runs (no progress bar to freeze).
     One module at a time in a thread, idleness checked again before each; done once per module.
+    Then the page's ``steps``: work its first job would otherwise do with the window frozen (the
+    Transcribe page: parsing the Whisper tokenizer), each tried once.
 
-        imports = IdleImports(runner, window)     imports.want("classify")   imports.pending()
+        imports = IdleImports(runner, window, steps=lambda page: [("name", fn), ...])
+        imports.want("classify")   imports.pending()
     """
 
-    imported = Signal(str)  # a module is in
+    imported = Signal(str)  # a module is in, or a step was run
 
-    def __init__(self, runner, parent: QObject | None = None, *, idle_s: float = IDLE_S) -> None:
+    def __init__(self, runner, parent: QObject | None = None, *, idle_s: float = IDLE_S,
+                 steps: Callable[[str], list[Step]] | None = None) -> None:
         from PySide6.QtCore import QCoreApplication, QTimer
 
         super().__init__(parent)
         self._runner = runner
         self.idle_s = idle_s
-        self._queue: list[str] = []
+        self._steps = steps  # page -> work beyond imports that its first job can find done
+        self._done: set[str] = set()  # the steps run
+        self._queue: list[str | Step] = []
         self._thread: threading.Thread | None = None
         self._last_input = time.monotonic()
         self.enabled = True
@@ -125,6 +133,9 @@ class IdleImports(QObject):
         for name in JOB_MODULES.get(page, ()):
             if name not in self._queue and name not in sys.modules:
                 self._queue.append(name)
+        for step in self._page_steps(page):
+            if step[0] not in self._done and step[0] not in self.pending():
+                self._queue.append(step)  # after the modules it needs
         if self._queue and self.enabled:
             self._watch(True)
             self._timer.start()
@@ -138,8 +149,18 @@ class IdleImports(QObject):
                 self._app.removeEventFilter(self)
             self._watching = on
 
+    def _page_steps(self, page: str) -> list[Step]:
+        if self._steps is None:
+            return []
+        try:
+            return list(self._steps(page))
+        except Exception:  # a broken setting, say: the first job does the work itself
+            log.exception("idle work for the %s page failed", page)
+            return []
+
     def pending(self) -> list[str]:
-        return list(self._queue)
+        """The modules and steps still to do, by name."""
+        return [item if isinstance(item, str) else item[0] for item in self._queue]
 
     def busy(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
@@ -159,7 +180,8 @@ class IdleImports(QObject):
         return False
 
     def _maybe_import(self) -> None:
-        self._queue = [m for m in self._queue if m not in sys.modules]  # a job imported it
+        self._queue = [m for m in self._queue  # a job imported it
+                       if not isinstance(m, str) or m not in sys.modules]
         if not self.enabled or not self._queue:
             self._timer.stop()
             self._watch(False)
@@ -167,16 +189,23 @@ class IdleImports(QObject):
         if self.busy() or time.monotonic() - self._last_input < self.idle_s \
                 or self._runner.active_jobs():
             return
-        name = self._queue.pop(0)
-        self._thread = threading.Thread(target=self._import, args=(name,),
-                                        name=f"idle import {name}")
+        item = self._queue.pop(0)
+        name = item if isinstance(item, str) else item[0]
+        if not isinstance(item, str):
+            self._done.add(name)  # tried once, done or not
+        self._thread = threading.Thread(target=self._import, args=(item,),
+                                        name=f"idle {name}")
         self._thread.start()
 
-    def _import(self, name: str) -> None:
+    def _import(self, item: str | Step) -> None:
+        name = item if isinstance(item, str) else item[0]
         try:
-            import_heavy(name)  # frozen out of the collector's sight, libraries opened first
+            if isinstance(item, str):
+                import_heavy(item)  # frozen out of the collector's sight, libraries opened first
+            else:
+                item[1]()
         except Exception:  # not installed, or broken: the job that needs it says so
-            log.info("idle import of %s failed", name, exc_info=True)
+            log.info("idle work %s failed", name, exc_info=True)
         try:
             self.imported.emit(name)
         except RuntimeError:  # the window is gone

@@ -276,7 +276,7 @@ class MainWindow(DeviceStatus, QMainWindow):
 
         if self._closing:
             return
-        self.idle_imports = IdleImports(self.runner, self)
+        self.idle_imports = IdleImports(self.runner, self, steps=self._idle_steps)
         self.runner.before_work = self.idle_imports.join  # never import beside a job
         self.ready.connect(lambda: self.idle_imports.want(self.current_page()))
         self._guarded("showing the last model list", self.ctx.models.show_saved)
@@ -291,6 +291,14 @@ class MainWindow(DeviceStatus, QMainWindow):
             self._guarded("opening the page", lambda: self.page(self.current_page())),
             self._show_folder_problem()))
         self.warmup.start()
+
+    def _idle_steps(self, page: str) -> list:
+        """Work beyond imports that a page's first job finds done when the user was idle."""
+        if page == "transcribe":
+            from gui.panels.transcribe.engine import idle_steps
+
+            return idle_steps(self.ctx)
+        return []
 
     def _guarded(self, name: str, step) -> None:
         try:

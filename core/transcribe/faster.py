@@ -143,8 +143,9 @@ class FasterWhisperBackend:
     @classmethod
     def load(cls, folder: str, *, device: str = "cpu", compute_type: str | None = None,
              cpu_threads: int | None = None, name: str | None = None,
-             cancel: CancelToken | None = None) -> Iterator[Event]:
-        """Yield Progress, then Done(result=FasterWhisperBackend)."""
+             cancel: CancelToken | None = None, tokenizers=None) -> Iterator[Event]:
+        """Yield Progress, then Done(result=FasterWhisperBackend). ``tokenizers``: a
+        core.transcribe.ahead.ParsedTokenizers whose parse of this model's tokenizer is used."""
         import os
 
         from core.errors import ModelUnavailable, OutOfMemory
@@ -164,10 +165,16 @@ class FasterWhisperBackend:
         import_heavy("ctranslate2", "faster_whisper")
         from faster_whisper import WhisperModel
 
+        from core.transcribe.ahead import handed_over
+
         threads = (os.cpu_count() or 0) if cpu_threads is None else cpu_threads
+        parsed = tokenizers.get(folder) if tokenizers is not None else None
         try:
-            model = WhisperModel(folder, device=device, compute_type=compute_type,
-                                 cpu_threads=threads)
+            with handed_over(parsed, folder):
+                model = WhisperModel(folder, device=device, compute_type=compute_type,
+                                     cpu_threads=threads)
+            if tokenizers is not None and parsed is None:
+                tokenizers.remember(folder, model.hf_tokenizer)
         except (MemoryError, RuntimeError, ValueError, OSError) as exc:
             if is_oom(exc):
                 raise OutOfMemory(f"Not enough memory to load '{name}'.",

@@ -236,10 +236,11 @@ class Transcriber:
 
 
 def open_transcriber(registry, model_id: str | None, device: str, cancel: CancelToken,
-                     engine: str = ENGINES[0]) -> Iterator[Event]:
+                     engine: str = ENGINES[0], *, tokenizers=None) -> Iterator[Event]:
     """Resolve ``model_id`` for ``engine`` on ``device`` (a DevicePreference value: auto, cpu,
     cuda) and load it: Progress while it downloads and loads, then Done(result=Transcriber).
-    ``registry`` None: a fresh Registry."""
+    ``registry`` None: a fresh Registry. ``tokenizers``: Whisper tokenizers parsed ahead
+    (core.transcribe.ahead), used by faster-whisper."""
     from core.device import choose_device
     from core.transcribe.faster import FasterWhisperBackend
     from core.transcribe.openai import OpenAIWhisperBackend
@@ -252,7 +253,7 @@ def open_transcriber(registry, model_id: str | None, device: str, cancel: Cancel
     cancel.raise_if_cancelled()
     if engine == "faster-whisper":
         loader = FasterWhisperBackend.load(resolved.ref, device=kind, name=resolved.name,
-                                           cancel=cancel)
+                                           cancel=cancel, tokenizers=tokenizers)
     else:
         loader = OpenAIWhisperBackend.load(resolved.ref, device=kind, name=resolved.name,
                                            cancel=cancel)

@@ -96,3 +96,29 @@ def test_a_failing_quick_check_brings_the_full_check_forward(qtbot, home, monkey
         assert win.device is not None
     finally:
         _close(qtbot, win)
+
+
+def test_left_idle_on_transcribe_the_window_parses_the_tokenizer_the_first_load_uses(qtbot, home):
+    """faster-whisper's own parse of tokenizer.json froze the window 60-100 ms at a first load:
+    the idle warm-up parses it for the model the page would use, and the page's load takes it."""
+    from core.models.registry import Registry
+    from gui.window import PAGES
+
+    win = _open(qtbot, home, before_show=lambda w: w.ctx.settings.set("transcribe/language",
+                                                                         "en"))
+    try:
+        qtbot.waitUntil(win.is_ready, timeout=30_000)
+        win.idle_imports.idle_s = 0  # nobody is using this window
+        win.nav.setCurrentRow(PAGES.index("transcribe"))  # Automatic with English: tiny.en
+        store = win.ctx.whisper_tokenizers
+        qtbot.waitUntil(lambda: len(store) == 1 and not win.idle_imports.busy(), timeout=120_000)
+        parsed = store.get(Registry(home).get("whisper-tiny.en").load_path)
+        assert parsed is not None
+        page = win.page("transcribe")
+        got = []
+        page.session.ensure("whisper-tiny.en", got.append, device="cpu",
+                            options=("faster-whisper", "cpu"))
+        qtbot.waitUntil(lambda: bool(got), timeout=60_000)
+        assert got[0].backend.model.hf_tokenizer is parsed
+    finally:
+        _close(qtbot, win)

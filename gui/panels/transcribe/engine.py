@@ -26,19 +26,46 @@ class Kept(Event):
     path: Path
 
 
-def transcriber_opener(registry, opener=None) -> Callable[..., Iterator[Event]]:
+def transcriber_opener(registry, opener=None, tokenizers=None
+                       ) -> Callable[..., Iterator[Event]]:
     """``opener(model_id, device, cancel, options=(engine, device))`` over open_transcriber:
     the options that pick another model besides its id (the device is among them, so that a
-    change of device preference loads again)."""
+    change of device preference loads again). ``tokenizers``: the Whisper tokenizers the window
+    parsed while idle (AppContext.whisper_tokenizers)."""
 
     def run(model_id: str, device: str, cancel: CancelToken, options: tuple[str, str]
             ) -> Iterator[Event]:
         from core.transcribe import open_transcriber
 
         engine, _device = options
-        yield from (opener or open_transcriber)(registry, model_id, device, cancel, engine)
+        if opener is not None:
+            yield from opener(registry, model_id, device, cancel, engine)
+        else:
+            yield from open_transcriber(registry, model_id, device, cancel, engine,
+                                        tokenizers=tokenizers)
 
     return run
+
+
+def idle_steps(ctx) -> list[tuple[str, Callable[[], object]]]:
+    """What the page's first load can have done ahead, while the user is idle (gui.warmup): the
+    tokenizer of the faster-whisper model the next file would use, parsed into
+    ``ctx.whisper_tokenizers`` (core.transcribe.ahead). Read from the saved options, so that it
+    needs no page."""
+    from core.transcribe import DEFAULT_MODELS, default_model
+    from core.transcribe.ahead import prepare
+    from gui.panels.transcribe.options import AUTO
+
+    s = ctx.settings
+    engine = s.get("transcribe/engine", "") or "faster-whisper"
+    if engine != "faster-whisper":
+        return []
+    model = s.get("transcribe/model", "") or ""
+    if not model or model.startswith(AUTO):
+        model = default_model(engine, s.get("transcribe/language", "") or None)
+    model = model or DEFAULT_MODELS[engine]
+    registry, store = ctx.registry, ctx.whisper_tokenizers
+    return [(f"tokenizer of {model}", lambda: prepare(registry, model, store))]
 
 
 def file_job(transcriber: Transcriber, path: str, options: TranscribeOptions,

@@ -50,8 +50,9 @@ class TranscribePanel(QWidget):
         self.items: list[QueueItem] = []
         self.current: QueueItem | None = None
         self.loading_for: QueueItem | None = None  # the item whose model is loading
-        self.session = ModelSession(ctx, transcriber_opener(ctx.registry, opener), notify=False,
-                                    parent=self)
+        self.session = ModelSession(
+            ctx, transcriber_opener(ctx.registry, opener, ctx.whisper_tokenizers), notify=False,
+            parent=self)
         self.session.progress.connect(self._on_load_progress)
         self.session.failed.connect(lambda exc: self._on_failed(self.loading_for, exc))
         self.session.cancelled.connect(lambda: self._on_cancelled(self.loading_for))
