@@ -81,6 +81,26 @@ def test_export_and_edit(qtbot, window, speech_wavs, tmp_path):
     assert path.parent == tmp_path / "exports" and path.read_text().startswith("WEBVTT")
 
 
+def test_a_corrected_segment_is_kept_on_disk_and_shown_after_a_restart(qtbot, window,
+                                                                        speech_wavs):
+    from core.transcribe import load_transcript
+
+    panel = make_panel(qtbot, window)
+    panel.add_files([str(speech_wavs[0])])
+    wait_idle(qtbot, panel)
+    panel.queue.selectRow(0)
+    path = panel.kept.path_for(panel.items[0])
+    panel.segments.item(0, 2).setText("Corrected by hand.")
+    qtbot.waitUntil(lambda: load_transcript(path)[0].segments[0].text == "Corrected by hand.",
+                    timeout=10_000)
+    panel.segments.item(0, 2).setText("Corrected again.")
+    panel.shutdown()  # the app quits before the second correction's write was due
+    assert load_transcript(path)[0].segments[0].text == "Corrected again."
+    again = make_panel(qtbot, window)  # the page of the next start reads the kept rows back
+    qtbot.waitUntil(lambda: len(again.items) == 1, timeout=10_000)
+    assert again.items[0].transcript.segments[0].text == "Corrected again."
+
+
 def test_search_hides_other_segments(qtbot, window, speech_wavs):
     from core.transcribe import Segment, Transcript
     from gui.panels.transcribe import QueueItem

@@ -5,16 +5,19 @@ restart. Chat attaches these files; a ``[mm:ss]`` link names one."""
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import replace
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 
 from core.events import Done
 from gui.panels.transcribe.queue import QueueItem
 
+log = logging.getLogger(__name__)
 KEY = "transcribe/kept"  # JSON list of the kept transcripts' paths, oldest first
 MOST = 50  # rows the page shows again after a restart
+SAVE_EDITS_MS = 1000  # a corrected segment is written once the typing has stopped this long
 
 
 def snapshot(item: QueueItem):
@@ -28,6 +31,11 @@ class KeptTranscripts(QObject):
     def __init__(self, ctx, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.ctx = ctx
+        self._edited: list[QueueItem] = []  # corrected, not written yet
+        self._edit_timer = QTimer(self)
+        self._edit_timer.setSingleShot(True)
+        self._edit_timer.setInterval(SAVE_EDITS_MS)
+        self._edit_timer.timeout.connect(self.save_edits)
 
     def path_for(self, item: QueueItem) -> Path:
         return self.path_for_audio(item.path)
@@ -83,6 +91,31 @@ class KeptTranscripts(QObject):
         job = self.ctx.runner.start(f"Saving the transcript of {item.name}", run, quiet=True)
         job.event.connect(lambda ev, it=item: isinstance(ev, Done) and self.kept(it, ev.result))
         job.failed.connect(self.ctx.notify.show_error)
+
+    def edited(self, item: QueueItem) -> None:
+        """The user corrected a segment of ``item``: its transcript is written again a moment
+        later (with the corrections that follow), so a restart shows the corrected text. A row
+        still running is written when it ends."""
+        if item.transcript is None or not item.finished:
+            return
+        if not any(i is item for i in self._edited):
+            self._edited.append(item)
+        self._edit_timer.start()
+
+    def save_edits(self, now: bool = False) -> None:
+        """Write the corrected transcripts: in jobs, or ``now`` on this thread (on quit)."""
+        from core.errors import BadInput
+
+        items, self._edited = self._edited, []
+        self._edit_timer.stop()
+        for item in items:
+            if not now:
+                self.save(item)
+                continue
+            try:
+                self.write_now(item)
+            except (BadInput, OSError):  # the log has it; the app is closing
+                log.exception("could not keep the corrections of %s", item.name)
 
     # ---- reading back ----------------------------------------------------------------------
     def restore(self) -> None:

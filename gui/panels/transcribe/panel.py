@@ -131,6 +131,7 @@ class TranscribePanel(QWidget):
         self.summary.train.connect(lambda: requests.train_on(self))
         self.summary.stopped.connect(self._update_buttons)
         self.kept.restored.connect(self.add_kept)
+        self.viewer.edited.connect(self.kept.edited)  # corrections are kept on disk
         self._update_buttons()
         self.kept.restore()  # the finished rows of the last session
 
@@ -392,7 +393,9 @@ class TranscribePanel(QWidget):
         return exports.export_current(self, fmt, path)
 
     def shutdown(self) -> None:
-        """On quit (jobs already cancelled): free the loaded model without waiting."""
+        """On quit (jobs already cancelled): corrections not yet written are written now; the
+        loaded model is freed without waiting."""
+        self.kept.save_edits(now=True)
         self.shutdown_session()
 
     def shutdown_session(self) -> None:

@@ -76,6 +76,7 @@ class SubtitleBox(QWidget):
 
 class TranscriptViewer(QWidget):
     play_requested = Signal(object)  # Segment: a time cell was clicked
+    edited = Signal(object)  # the QueueItem whose segment text the user changed
 
     def __init__(self) -> None:
         super().__init__()
@@ -213,8 +214,9 @@ class TranscriptViewer(QWidget):
         if item is None or item.transcript is None or cell.column() != 2:
             return
         segs = item.transcript.segments
-        if 0 <= cell.row() < len(segs):
+        if 0 <= cell.row() < len(segs) and segs[cell.row()].text != cell.text():
             segs[cell.row()] = replace(segs[cell.row()], text=cell.text())
+            self.edited.emit(item)
 
     def _on_clicked(self, row: int, column: int) -> None:
         if column == 2 or self.item is None:
