@@ -7,7 +7,7 @@ anyone chasing a freeze).
 
 Three witnesses, because a stall hides its cause in different places:
 - a 10 ms QTimer on the GUI thread records its own lateness (the stall itself);
-- a watchdog thread samples every thread's stack (``sys._current_frames``) every 10 ms into a ring
+- a watchdog thread samples every thread's stack (faulthandler's dump) every 10 ms into a ring
   buffer: a stall caused by Python code (on the GUI thread, or a worker holding the interpreter)
   shows in the samples of its window. A C call that holds the interpreter (a module's native
   library loading, a tokenizer built in Rust without letting go) stops the watchdog too: then the
@@ -17,8 +17,11 @@ Three witnesses, because a stall hides its cause in different places:
 """
 from __future__ import annotations
 
+import faulthandler
 import os
+import re
 import sys
+import tempfile
 import threading
 import time
 from collections import Counter, deque
@@ -164,31 +167,45 @@ class StallProbe(QObject):
             self.stalls.append(self._attribute(now - (late + self.interval_ms) / 1000, now, late))
 
     def _watch(self) -> None:
-        names = {}
+        """Every ``interval_ms``: every thread's stack as faulthandler writes it (raw; parsed only
+        for a stall). faulthandler reads the interpreter's own frame records and makes no Python
+        object: walking other threads' frame objects (``sys._current_frames`` and ``f_back``)
+        made frame objects for frames those threads were still running, and that crashed the
+        interpreter (a segmentation fault in this thread, in 2 of 14 runs of bench/stalls.py)."""
+        names: dict[int, str] = {}
         period = self.interval_ms / 1000
-        me = threading.get_ident()
-        while not self._stop.wait(period):
-            if len(names) != threading.active_count():
-                names = {t.ident: t.name for t in threading.enumerate()}
-            stacks = {}
-            for ident, frame in sys._current_frames().items():
-                if ident == me:
-                    continue
-                frames = []
-                f = frame
-                while f is not None and len(frames) < _DEPTH:
-                    code = f.f_code
-                    frames.append((code.co_filename, f.f_lineno, code.co_name))
-                    f = f.f_back
-                stacks[names.get(ident, f"thread {ident}")
-                       if ident != self._gui_ident else "GUI"] = tuple(frames)
-            self._samples.append((time.monotonic(), stacks))
+        fd, path = tempfile.mkstemp(prefix="stall-probe-")
+        os.unlink(path)
+        try:
+            while not self._stop.wait(period):
+                if len(names) != threading.active_count():
+                    names = {t.ident: t.name for t in threading.enumerate() if t.ident}
+                    names[self._gui_ident] = "GUI"
+                os.lseek(fd, 0, os.SEEK_SET)
+                os.ftruncate(fd, 0)
+                faulthandler.dump_traceback(fd, all_threads=True)
+                os.lseek(fd, 0, os.SEEK_SET)
+                chunks = []
+                while chunk := os.read(fd, 1 << 16):
+                    chunks.append(chunk)
+                self._samples.append((time.monotonic(), b"".join(chunks), names))
+        finally:
+            os.close(fd)
+
+    def _stacks(self, sample) -> dict[str, tuple]:
+        """A sample's stacks by thread name (the GUI thread: "GUI"), this thread left out."""
+        _t, raw, names = sample
+        me = self._watchdog.ident if self._watchdog is not None else threading.get_ident()
+        return {names.get(ident, f"thread {ident}"): frames
+                for ident, frames in parse_dump(raw.decode("utf-8", "replace")).items()
+                if ident != me}
 
     def _attribute(self, start: float, end: float, late: float) -> Stall:
         samples = [s for s in list(self._samples) if start - 0.02 <= s[0] <= end + 0.02]
         before = [s for s in list(self._samples) if s[0] < start]
         if before:
             samples.insert(0, before[-1])
+        samples = [(s[0], self._stacks(s)) for s in samples]
         gui = Counter(_where(s[1].get("GUI", ())) for s in samples)
         workers: dict[str, Counter] = {}
         for _t, stacks in samples:
@@ -209,6 +226,26 @@ class StallProbe(QObject):
                      gui.most_common(1)[0][0] if gui else "no sample (interpreter held)",
                      [f"{n}: {c.most_common(1)[0][0]}" for n, c in workers.items()],
                      held, before_gap, imports)
+
+
+_THREAD = re.compile(r"^(?:Current thread|Thread) 0x([0-9a-fA-F]+)")
+_FRAME = re.compile(r'^  File "(.*)", line (\d+) in (.*)$')
+
+
+def parse_dump(text: str) -> dict[int, tuple]:
+    """faulthandler's dump of all threads: {thread ident: ((file, line, function), ...)}, the
+    most recent call first, at most ``_DEPTH`` frames each."""
+    stacks: dict[int, list] = {}
+    frames: list | None = None
+    for line in text.splitlines():
+        m = _THREAD.match(line)
+        if m:
+            frames = stacks.setdefault(int(m.group(1), 16), [])
+            continue
+        m = _FRAME.match(line)
+        if m and frames is not None and len(frames) < _DEPTH:
+            frames.append((m.group(1), int(m.group(2)), m.group(3)))
+    return {ident: tuple(f) for ident, f in stacks.items()}
 
 
 def _idle(frames: tuple) -> bool:
