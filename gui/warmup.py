@@ -93,7 +93,7 @@ JOB_MODULES = {
     "finetune": (),
     "models": (),
 }
-IDLE_S = 2.0  # no key, mouse or wheel event for this long, and no job running
+IDLE_S = 2.0  # no key, click, wheel or drag for this long, and no job running
 Step = tuple[str, Callable[[], object]]  # a page's work beyond imports: (name, what to call)
 
 
@@ -175,7 +175,8 @@ class IdleImports(QObject):
         self._watch(False)
 
     def eventFilter(self, obj, event) -> bool:
-        if event.type() in _INPUT_EVENTS:
+        kind = event.type()
+        if kind in _INPUT_EVENTS or (kind == _MOVE and bool(event.buttons())):
             self._last_input = time.monotonic()
         return False
 
@@ -212,12 +213,15 @@ class IdleImports(QObject):
             pass
 
 
-def _input_events() -> frozenset:
+def _input_events() -> tuple[frozenset, object]:
     from PySide6.QtCore import QEvent
 
     t = QEvent.Type
     return frozenset({t.KeyPress, t.KeyRelease, t.MouseButtonPress, t.MouseButtonRelease,
-                      t.MouseMove, t.Wheel, t.TouchBegin, t.TouchUpdate})
+                      t.Wheel, t.TouchBegin, t.TouchUpdate}), t.MouseMove
 
 
-_INPUT_EVENTS = _input_events()
+# Typing, clicking, scrolling and dragging put the warm-up off; the pointer only passing over the
+# window does not (a hover shown a little late is not felt, and a user who keeps the mouse moving
+# while reading would otherwise start every first job before the warm-up)
+_INPUT_EVENTS, _MOVE = _input_events()

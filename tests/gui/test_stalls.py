@@ -152,9 +152,13 @@ def test_idle_imports_wait_for_the_user_to_stop(runner, qtbot, light_module):
     qtbot.addWidget(widget)
     imports._last_input = time.monotonic() - 7200  # idle for two hours...
     imports.want("testpage")
-    move = QMouseEvent(QEvent.MouseMove, QPointF(1, 1), QPointF(1, 1), Qt.NoButton, Qt.NoButton,
-                       Qt.NoModifier)
-    QApplication.sendEvent(widget, move)  # ...until the mouse moved, as the page opened
+    hover = QMouseEvent(QEvent.MouseMove, QPointF(1, 1), QPointF(1, 1), Qt.NoButton, Qt.NoButton,
+                        Qt.NoModifier)
+    QApplication.sendEvent(widget, hover)  # the pointer passing over the window is not use
+    assert time.monotonic() - imports._last_input > 7000
+    drag = QMouseEvent(QEvent.MouseMove, QPointF(2, 2), QPointF(2, 2), Qt.NoButton,
+                       Qt.LeftButton, Qt.NoModifier)
+    QApplication.sendEvent(widget, drag)  # ...until the user dragged something, as a page opened
     qtbot.wait(600)
     assert light_module not in sys.modules and imports.pending() == [light_module]
     imports.stop()
