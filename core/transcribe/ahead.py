@@ -47,7 +47,7 @@ class ParsedTokenizers:
     def __init__(self, keep: int = KEEP) -> None:
         self.keep = keep
         self._lock = threading.Lock()
-        self._parsed: dict[tuple[str, int, int], object] = {}
+        self._parsed: dict[tuple[int, str], object] = {}  # (size, SHA-256) -> Tokenizer
 
     def parse(self, path: str | Path) -> bool:
         """Parse the tokenizer file ``path`` unless its content is here already; False when it

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QSizePolicy,
     QSpinBox,
     QTableWidget,
     QTableWidgetItem,
@@ -109,6 +110,11 @@ class TranscriptViewer(QWidget):
         top = QHBoxLayout()
         top.addWidget(self.title, 1)
         top.addWidget(self.search)
+        for b in (self.copy_button, self.stop_play_button, self.export_folder_button):
+            b.setSizePolicy(QSizePolicy.Minimum, QSizePolicy.Fixed)  # never cut to "port folder"
+        for b in self.export_buttons.values():  # three or four letters: no need for 75 px
+            b.setMinimumWidth(b.fontMetrics().horizontalAdvance("JSON") + 20)
+            b.setMaximumWidth(b.fontMetrics().horizontalAdvance("JSON") + 28)
         bar = QHBoxLayout()
         bar.addWidget(self.copy_button)
         bar.addWidget(self.stop_play_button)
