@@ -192,13 +192,12 @@ class StallProbe(QObject):
         finally:
             os.close(fd)
 
-    def _stacks(self, sample) -> dict[str, tuple]:
-        """A sample's stacks by thread name (the GUI thread: "GUI"), this thread left out."""
+    @staticmethod
+    def _stacks(sample) -> dict[str, tuple]:
+        """A sample's stacks by thread name (the GUI thread: "GUI"), the watchdog left out."""
         _t, raw, names = sample
-        me = self._watchdog.ident if self._watchdog is not None else threading.get_ident()
         return {names.get(ident, f"thread {ident}"): frames
-                for ident, frames in parse_dump(raw.decode("utf-8", "replace")).items()
-                if ident != me}
+                for ident, frames in parse_dump(raw.decode("utf-8", "replace")).items()}
 
     def _attribute(self, start: float, end: float, late: float) -> Stall:
         samples = [s for s in list(self._samples) if start - 0.02 <= s[0] <= end + 0.02]
@@ -228,19 +227,21 @@ class StallProbe(QObject):
                      held, before_gap, imports)
 
 
-_THREAD = re.compile(r"^(?:Current thread|Thread) 0x([0-9a-fA-F]+)")
+_THREAD = re.compile(r"^(Current thread|Thread) 0x([0-9a-fA-F]+)")
 _FRAME = re.compile(r'^  File "(.*)", line (\d+) in (.*)$')
 
 
 def parse_dump(text: str) -> dict[int, tuple]:
     """faulthandler's dump of all threads: {thread ident: ((file, line, function), ...)}, the
-    most recent call first, at most ``_DEPTH`` frames each."""
+    most recent call first, at most ``_DEPTH`` frames each; the thread that wrote the dump (its
+    "Current thread") left out."""
     stacks: dict[int, list] = {}
     frames: list | None = None
     for line in text.splitlines():
         m = _THREAD.match(line)
         if m:
-            frames = stacks.setdefault(int(m.group(1), 16), [])
+            frames = None if m.group(1) == "Current thread" else \
+                stacks.setdefault(int(m.group(2), 16), [])
             continue
         m = _FRAME.match(line)
         if m and frames is not None and len(frames) < _DEPTH:

@@ -160,7 +160,7 @@ class IdleImports(QObject):
 
     def pending(self) -> list[str]:
         """The modules and steps still to do, by name."""
-        return [item if isinstance(item, str) else item[0] for item in self._queue]
+        return [_name(item) for item in self._queue]
 
     def busy(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
@@ -191,7 +191,7 @@ class IdleImports(QObject):
                 or self._runner.active_jobs():
             return
         item = self._queue.pop(0)
-        name = item if isinstance(item, str) else item[0]
+        name = _name(item)
         if not isinstance(item, str):
             self._done.add(name)  # tried once, done or not
         self._thread = threading.Thread(target=self._import, args=(item,),
@@ -199,7 +199,7 @@ class IdleImports(QObject):
         self._thread.start()
 
     def _import(self, item: str | Step) -> None:
-        name = item if isinstance(item, str) else item[0]
+        name = _name(item)
         try:
             if isinstance(item, str):
                 import_heavy(item)  # frozen out of the collector's sight, libraries opened first
@@ -211,6 +211,11 @@ class IdleImports(QObject):
             self.imported.emit(name)
         except RuntimeError:  # the window is gone
             pass
+
+
+def _name(item: str | Step) -> str:
+    """A queued module's name, or a step's."""
+    return item if isinstance(item, str) else item[0]
 
 
 def _input_events() -> tuple[frozenset, object]:

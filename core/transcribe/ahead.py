@@ -9,7 +9,8 @@ the load then holds the interpreter for a few milliseconds at a time.
 
     store = ParsedTokenizers()
     prepare(registry, "whisper-base", store)      # in a thread, while nobody uses the window
-    with handed_over(store.get(folder), folder):  # matched by the file's content
+    key, parsed = store.lookup(folder)            # matched by the file's content
+    with handed_over(parsed, folder):
         model = WhisperModel(folder, ...)         # model.hf_tokenizer is the parsed one
 """
 from __future__ import annotations
@@ -40,12 +41,12 @@ def _read(path: Path) -> tuple[bytes, tuple[int, str]] | None:
 
 
 class ParsedTokenizers:
-    """Parsed tokenizers by file, the last ``keep`` of them. Thread-safe: parsed in an idle
+    """Parsed tokenizers by file content, the last ``keep`` of them. Thread-safe: parsed in an idle
     thread, read by a load job. A model that is unloaded and loaded again finds its tokenizer
     still here."""
 
     def __init__(self, keep: int = KEEP) -> None:
-        self.keep = keep
+        self.keep_at_most = keep
         self._lock = threading.Lock()
         self._parsed: dict[tuple[int, str], object] = {}  # (size, SHA-256) -> Tokenizer
 
@@ -61,27 +62,29 @@ class ParsedTokenizers:
                 return True
         from tokenizers import Tokenizer
 
-        self._keep(key, Tokenizer.from_buffer(data))
+        self.keep(key, Tokenizer.from_buffer(data))
         return True
 
-    def _keep(self, key: tuple[int, str], parsed) -> None:
+    def lookup(self, folder: str | Path) -> tuple[tuple[int, str] | None, object]:
+        """(the key of ``folder``'s tokenizer.json, its parsed tokenizer or None); the key is
+        None when the file cannot be read."""
+        read = _read(Path(folder) / TOKENIZER)
+        if read is None:
+            return None, None
+        with self._lock:
+            return read[1], self._parsed.get(read[1])
+
+    def keep(self, key: tuple[int, str], parsed) -> None:
+        """Keep a tokenizer under ``key`` (from ``lookup``): one a load parsed itself, so that
+        loading the model again after the model cache unloaded it parses nothing."""
         with self._lock:
             self._parsed[key] = parsed
-            while len(self._parsed) > self.keep:
+            while len(self._parsed) > self.keep_at_most:
                 del self._parsed[next(iter(self._parsed))]
-
-    def remember(self, folder: str | Path, parsed) -> None:
-        """Keep the tokenizer a load parsed itself (nothing was parsed ahead): when the model
-        cache unloads the idle model, loading it again parses nothing."""
-        read = _read(Path(folder) / TOKENIZER)
-        if read is not None:
-            self._keep(read[1], parsed)
 
     def get(self, folder: str | Path):
         """The parsed tokenizer of ``folder``'s tokenizer.json, or None."""
-        read = _read(Path(folder) / TOKENIZER)
-        with self._lock:
-            return self._parsed.get(read[1]) if read is not None else None
+        return self.lookup(folder)[1]
 
     def __len__(self) -> int:
         with self._lock:

@@ -168,13 +168,13 @@ class FasterWhisperBackend:
         from core.transcribe.ahead import handed_over
 
         threads = (os.cpu_count() or 0) if cpu_threads is None else cpu_threads
-        parsed = tokenizers.get(folder) if tokenizers is not None else None
+        key, parsed = tokenizers.lookup(folder) if tokenizers is not None else (None, None)
         try:
             with handed_over(parsed, folder):
                 model = WhisperModel(folder, device=device, compute_type=compute_type,
                                      cpu_threads=threads)
-            if tokenizers is not None and parsed is None:
-                tokenizers.remember(folder, model.hf_tokenizer)
+            if key is not None and parsed is None:  # parsed by faster-whisper: kept for later
+                tokenizers.keep(key, model.hf_tokenizer)
         except (MemoryError, RuntimeError, ValueError, OSError) as exc:
             if is_oom(exc):
                 raise OutOfMemory(f"Not enough memory to load '{name}'.",

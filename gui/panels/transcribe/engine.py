@@ -52,18 +52,17 @@ def idle_steps(ctx) -> list[tuple[str, Callable[[], object]]]:
     tokenizer of the faster-whisper model the next file would use, parsed into
     ``ctx.whisper_tokenizers`` (core.transcribe.ahead). Read from the saved options, so that it
     needs no page."""
-    from core.transcribe import DEFAULT_MODELS, default_model
+    from core.transcribe import TranscribeOptions, default_model
     from core.transcribe.ahead import prepare
     from gui.panels.transcribe.options import AUTO
 
     s = ctx.settings
-    engine = s.get("transcribe/engine", "") or "faster-whisper"
+    engine = s.get("transcribe/engine", "") or TranscribeOptions().engine
     if engine != "faster-whisper":
         return []
     model = s.get("transcribe/model", "") or ""
     if not model or model.startswith(AUTO):
         model = default_model(engine, s.get("transcribe/language", "") or None)
-    model = model or DEFAULT_MODELS[engine]
     registry, store = ctx.registry, ctx.whisper_tokenizers
     return [(f"tokenizer of {model}", lambda: prepare(registry, model, store))]
 
